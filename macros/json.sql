@@ -1,0 +1,40 @@
+{#- JSON access, behind adapter.dispatch: DuckDB parses a record once for many paths; the portable
+    default (Spark SQL's get_json_object) reads each path on its own. -#}
+
+{#- True when `expr` is well-formed JSON. -#}
+{% macro json_is_valid(expr) -%}
+    {{ return(adapter.dispatch('json_is_valid', 'keel')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__json_is_valid(expr) -%}
+    json_valid({{ expr }})
+{%- endmacro %}
+
+{% macro default__json_is_valid(expr) -%}
+    (get_json_object({{ expr }}, '$') is not null)
+{%- endmacro %}
+
+{#- The text at each JSONPath in `paths`, as one array; read element i (1-based) with json_field. -#}
+{% macro json_strings(expr, paths) -%}
+    {{ return(adapter.dispatch('json_strings', 'keel')(expr, paths)) }}
+{%- endmacro %}
+
+{% macro duckdb__json_strings(expr, paths) -%}
+    json_extract_string({{ expr }}, [{% for p in paths %}'{{ p }}'{{ ", " if not loop.last }}{% endfor %}])
+{%- endmacro %}
+
+{% macro default__json_strings(expr, paths) -%}
+    array({% for p in paths %}get_json_object({{ expr }}, '{{ p }}'){{ ", " if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+{% macro json_field(array_expr, position) -%}
+    {{ return(adapter.dispatch('json_field', 'keel')(array_expr, position)) }}
+{%- endmacro %}
+
+{% macro duckdb__json_field(array_expr, position) -%}
+    {{ array_expr }}[{{ position }}]
+{%- endmacro %}
+
+{% macro default__json_field(array_expr, position) -%}
+    {{ array_expr }}[{{ position - 1 }}]
+{%- endmacro %}

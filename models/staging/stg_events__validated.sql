@@ -1,0 +1,270 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+    )
+}}
+
+{#- Every raw clickstream record, checked against the contract and put in one canonical shape.
+    stg_events (valid, first copy) and stg_events__quarantine (rejected) are views over it, so
+    both always account for exactly the same raw rows.
+
+    Producers: shop_a logs flat JSON with ISO-8601 times; shop_b logs GA-style JSON with epoch
+    microseconds, the session under event_params and the item in an items array. A record is
+    GA-style when it carries any GA-only field. Each field lists its path in both shapes. -#}
+{%- set fields = [
+    ('event_id', '$.event_id', '$.event_id'),
+    ('event_name', '$.event_name', '$.event_name'),
+    ('event_time', '$.event_time', '$.event_timestamp'),
+    ('user_id', '$.user_id', '$.user_pseudo_id'),
+    ('session_id', '$.session_id', '$.event_params.ga_session_id'),
+    ('item_id', '$.item_id', '$.items[0].item_id'),
+    ('item_category', '$.item_category', '$.items[0].item_category'),
+    ('price', '$.price', '$.items[0].price'),
+    ('quantity', '$.quantity', '$.items[0].quantity'),
+    ('value', '$.value', '$.ecommerce.value'),
+    ('currency', '$.currency', '$.ecommerce.currency'),
+] -%}
+{%- set ga_markers = ['$.event_timestamp', '$.user_pseudo_id', '$.event_params', '$.items'] -%}
+{%- set second_item = '$.items[1]' -%}
+{%- set paths = [] -%}
+{%- for f in fields %}{% do paths.extend([f[1], f[2]]) %}{% endfor -%}
+{%- do paths.extend(ga_markers + [second_item]) -%}
+
+with source as (
+    select
+        batch_id,
+        file,
+        line,
+        payload,
+        payload_bytes,
+        ingested_at
+    from {{ source('raw', 'events') }}
+    where
+        source = '{{ var("clickstream_source") }}'
+        {% if is_incremental() -%}
+            -- batch ids only grow, so new batches are exactly those above the last one seen
+            and batch_id > (select coalesce(max(batch_id), 0) from {{ this }})
+        {%- endif %}
+),
+
+parsed as (
+    -- parse each record once; oversized, non-UTF-8 and non-object records are never parsed
+    select
+        *,
+        payload_bytes is null
+        and length(payload) <= {{ var('max_payload_length') }}
+        and {{ json_is_valid('payload') }} as is_json,
+        case
+            when
+                payload_bytes is null
+                and length(payload) <= {{ var('max_payload_length') }}
+                and starts_with(ltrim(payload), '{{ '{' }}')
+                and {{ json_is_valid('payload') }}
+                then {{ json_strings('payload', paths) }}
+        end as fields
+    from source
+),
+
+unified as (
+    select
+        batch_id,
+        file,
+        line,
+        payload,
+        payload_bytes,
+        ingested_at,
+        is_json,
+        fields is not null as is_object,
+        {{ json_field('fields', paths | length) }} is not null as has_second_item,
+        case
+            {%- for marker in ga_markers %}
+                when {{ json_field('fields', paths.index(marker) + 1) }} is not null then 'shop_b'
+            {%- endfor %}
+            else 'shop_a'
+        end as producer,
+        {%- for name, flat_path, ga_path in fields %}
+            {{ json_field('fields', loop.index0 * 2 + 1) }} as {{ name }}_flat,
+            {{ json_field('fields', loop.index0 * 2 + 2) }} as {{ name }}_ga
+            {{- "," if not loop.last }}
+        {%- endfor %}
+    from parsed
+),
+
+typed as (
+    select
+        -- keys
+        batch_id,
+        file,
+        line,
+        producer,
+        -- ids and names, from the shape the producer uses
+        {%- for name, flat_path, ga_path in fields if name not in ('event_time', 'price', 'quantity', 'value') %}
+            case when producer = 'shop_b' then {{ name }}_ga else {{ name }}_flat end as {{ name }},
+        {%- endfor %}
+        -- timestamps
+        ingested_at,
+        case when producer = 'shop_b' then event_time_ga else event_time_flat end as event_time_text,
+        case
+            when producer = 'shop_a' then {{ iso_to_utc('event_time_flat') }}
+            when
+                {{ try_cast_as('event_time_ga', 'bigint') }}
+                between 0 and 32503680000000000  -- year 3000: anything later is not a time
+                then {{ epoch_us_to_utc(try_cast_as('event_time_ga', 'bigint')) }}
+        end as event_ts,
+        -- measures, as text (to tell absent from malformed) and typed
+        case when producer = 'shop_b' then price_ga else price_flat end as price_text,
+        case when producer = 'shop_b' then quantity_ga else quantity_flat end as quantity_text,
+        case when producer = 'shop_b' then value_ga else value_flat end as value_text,
+        {{ try_cast_as("case when producer = 'shop_b' then price_ga else price_flat end", 'double') }}
+            as price,
+        {{ try_cast_as("case when producer = 'shop_b' then quantity_ga else quantity_flat end", 'double') }}
+            as quantity_number,
+        {{ try_cast_as("case when producer = 'shop_b' then value_ga else value_flat end", 'double') }}
+            as value,
+        -- flags and the record itself
+        is_json,
+        is_object,
+        has_second_item,
+        payload,
+        payload_bytes
+    from unified
+),
+
+checked as (
+    select
+        typed.*,
+        names.event_name is not null as is_known_event,
+        coalesce(names.requires_item, false) as requires_item,
+        case
+            when typed.payload_bytes is not null then 'invalid_encoding'
+            when length(typed.payload) > {{ var('max_payload_length') }} then 'oversized_payload'
+            when not typed.is_json then 'invalid_json'
+            when not typed.is_object then 'not_an_object'
+            when
+                typed.event_id is null or typed.event_name is null or typed.event_time_text is null
+                or typed.user_id is null or typed.session_id is null
+                then 'missing_required_field'
+            when names.event_name is null then 'unknown_event_name'
+            when names.requires_item and (typed.item_id is null or typed.price_text is null)
+                then 'missing_required_field'
+            when
+                (typed.price_text is not null and typed.price is null)
+                or (typed.value_text is not null and typed.value is null)
+                or (typed.quantity_text is not null and (
+                    typed.quantity_number is null or typed.quantity_number != floor(typed.quantity_number)
+                ))
+                then 'wrong_type'
+            when typed.price < 0 or typed.value < 0 or typed.quantity_number < 1 then 'invalid_value'
+            when typed.has_second_item then 'multiple_items'
+            when typed.event_ts is null then 'unparseable_timestamp'
+            when
+                typed.event_ts
+                > {{ dbt.dateadd('hour', var('max_future_skew_hours'), 'typed.ingested_at') }}
+                then 'future_timestamp'
+        end as reason
+    from typed
+    left join {{ ref('event_names') }} as names on typed.event_name = names.event_name
+),
+
+explained as (
+    -- which fields a missing/wrong-type/invalid reason is about, for whoever fixes the producer
+    select
+        *,
+        case
+            when reason = 'missing_required_field' then concat_ws(
+                ', ',
+                case when event_id is null then 'event_id' end,
+                case when event_name is null then 'event_name' end,
+                case when event_time_text is null then 'event_time' end,
+                case when user_id is null then 'user_id' end,
+                case when session_id is null then 'session_id' end,
+                case when requires_item and item_id is null then 'item_id' end,
+                case when requires_item and price_text is null then 'price' end
+            )
+            when reason = 'wrong_type' then concat_ws(
+                ', ',
+                case when price_text is not null and price is null then 'price' end,
+                case when value_text is not null and value is null then 'value' end,
+                case
+                    when quantity_text is not null and (
+                        quantity_number is null or quantity_number != floor(quantity_number)
+                    ) then 'quantity'
+                end
+            )
+            when reason = 'invalid_value' then concat_ws(
+                ', ',
+                case when price < 0 then 'price' end,
+                case when value < 0 then 'value' end,
+                case when quantity_number < 1 then 'quantity' end
+            )
+            when reason = 'unknown_event_name' then event_name
+            when reason in ('unparseable_timestamp', 'future_timestamp') then event_time_text
+        end as reason_detail
+    from checked
+),
+
+{% if is_incremental() -%}
+already_valid as (
+    -- events kept by earlier runs: a new copy of one of them is a duplicate
+    select event_id
+    from {{ this }}
+    where reason is null and not is_duplicate
+),
+{%- endif %}
+
+deduplicated as (
+    -- of several valid records with the same event id, the first received (batch, line) is kept
+    select
+        explained.*,
+        explained.reason is null and (
+            row_number() over (
+                partition by explained.reason is null, explained.event_id
+                order by explained.batch_id, explained.line
+            ) > 1
+            {%- if is_incremental() %}
+                or already_valid.event_id is not null
+            {%- endif %}
+        ) as is_duplicate
+    from explained
+    {%- if is_incremental() %}
+        left join already_valid
+            on explained.reason is null and explained.event_id = already_valid.event_id
+    {%- endif %}
+),
+
+final as (
+    select
+        -- keys
+        batch_id,
+        line,
+        event_id,
+        -- ids
+        user_id,
+        session_id,
+        item_id,
+        -- names
+        producer,
+        event_name,
+        item_category,
+        currency,
+        -- timestamps
+        event_ts,
+        ingested_at,
+        -- measures
+        price,
+        cast(quantity_number as integer) as quantity,
+        value,
+        -- validation outcome
+        reason,
+        reason_detail,
+        coalesce(is_duplicate, false) as is_duplicate,
+        -- the original record, kept only where someone must look at it
+        case when reason is not null then file end as file,
+        case when reason is not null then payload end as payload,
+        case when reason is not null then payload_bytes end as payload_bytes
+    from deduplicated
+)
+
+select * from final

@@ -1,0 +1,1 @@
+"""Keel: a warehouse-native ML platform."""
