@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Only python3 (3.11+) and make are
+# assumed; everything else is installed into .venv from the pins in pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint setup clean bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Keel needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/keel run
+
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check python tests bench
+	$(BIN)/sqlfluff lint models macros tests/dbt analyses
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_staging.py
+
+clean:
+	rm -rf $(VENV) target logs warehouse data

@@ -1,0 +1,169 @@
+"""The `keel` command: one subcommand per job, each a thin call into its module."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from keel.simulate import SimulationConfig, parse_date
+
+console = Console(stderr=True)
+
+# Errors a user can fix (bad input, missing files, a busy warehouse): one line, no traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, RuntimeError)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    )
+
+
+def _add_simulation_args(p: argparse.ArgumentParser) -> None:
+    d = SimulationConfig()
+    p.add_argument("--events", type=int, default=d.events, help="records to write (default %(default)s)")
+    p.add_argument("--users", type=int, default=d.users, help="default %(default)s")
+    p.add_argument("--products", type=int, default=d.products, help="default %(default)s")
+    p.add_argument("--days", type=int, default=d.days, help="default %(default)s")
+    p.add_argument("--start", type=parse_date, default=d.start, help="first day, YYYY-MM-DD (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
+    p.add_argument("--malformed-rate", type=float, default=d.malformed_rate,
+                   help="share of bad records, 0-0.5 (default %(default)s)")
+    p.add_argument("--drift-date", type=parse_date, default=None,
+                   help="from this day on, apply the drift multipliers below")
+    p.add_argument("--drift-conversion", type=float, default=d.drift_conversion,
+                   help="purchase-probability multiplier after --drift-date (default %(default)s)")
+    p.add_argument("--drift-price", type=float, default=d.drift_price,
+                   help="price multiplier after --drift-date (default %(default)s)")
+
+
+def _simulation_config(args: argparse.Namespace) -> SimulationConfig:
+    return SimulationConfig(
+        events=args.events, users=args.users, products=args.products, days=args.days,
+        start=args.start, seed=args.seed, malformed_rate=args.malformed_rate,
+        drift_date=args.drift_date, drift_conversion=args.drift_conversion, drift_price=args.drift_price,
+    )
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from keel.simulate import simulate
+
+    cfg = _simulation_config(args)
+    cfg.check()
+    with _progress() as bar:
+        task = bar.add_task("simulating", total=None)
+
+        def report(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        result = simulate(cfg, args.out, progress=report)
+    bad = sum(n for k, n in result.defects.items() if k != "duplicate_event")
+    console.print(
+        f"wrote {result.records:,} records in {len(result.files)} files under {result.out_dir} "
+        f"({bad:,} malformed, {result.defects.get('duplicate_event', 0):,} duplicates)"
+    )
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from keel.ingest import discover, ingest
+
+    files = discover(args.paths)
+    if not files:
+        raise ValueError(f"no log files (.jsonl, .json, .ndjson, .log, .csv, .parquet) under {args.paths}")
+    with _progress() as bar:
+        task = bar.add_task("ingesting", total=len(files))
+        results = ingest(files, source=args.source, fmt=args.format,
+                         on_file=lambda _: bar.advance(task))
+    new = [r for r in results if not r.skipped]
+    for r in results:
+        if r.skipped:
+            console.print(f"[dim]{r.file}: already ingested as batch {r.batch_id}; nothing to do[/]")
+    console.print(f"ingested {sum(r.rows for r in new):,} records in {len(new)} new batches "
+                  f"({len(results) - len(new)} files already ingested)")
+    return 0
+
+
+def cmd_dbt(args: argparse.Namespace) -> int:
+    from keel.project import run_dbt
+
+    return 0 if run_dbt(args.dbt_args or ["build"]) else 1
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from keel.summary import print_summary
+
+    print_summary(console)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The whole pipeline, as far as it exists: simulate, ingest, dbt build, summary."""
+    from keel.project import project_dir, run_dbt
+    from keel.summary import print_summary
+
+    if args.data is None:
+        args.out = project_dir() / "data" / "clickstream"
+        cmd_simulate(args)
+        args.data = args.out
+    args.paths, args.source, args.format = [args.data], "clickstream", None
+    cmd_ingest(args)
+    console.print("building the dbt project (staging, monitoring) and running its tests ...")
+    if not run_dbt(["build"], quiet=not args.verbose):
+        console.print("[red]dbt build failed[/]: run `keel dbt build` to see every step")
+        return 1
+    print_summary(console)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keel", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="write simulated clickstream logs (JSON lines)")
+    p.add_argument("--out", type=Path, default=Path("data/clickstream"), help="default %(default)s")
+    _add_simulation_args(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("ingest", help="append log files to raw.events, exactly as received")
+    p.add_argument("paths", type=Path, nargs="+", metavar="PATH", help="files or directories")
+    p.add_argument("--source", default="clickstream", help="the log stream (default %(default)s)")
+    p.add_argument("--format", choices=["jsonl", "csv", "parquet"], default=None,
+                   help="default: from each file's extension (unknown ones are read as JSON lines)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("dbt", help="run dbt in Keel's project and warehouse, e.g. `keel dbt build`")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_dbt)
+
+    p = sub.add_parser("summary", help="print what the warehouse holds")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("run", help="run the whole pipeline: simulate, ingest, build, summarise")
+    p.add_argument("--data", type=Path, default=None,
+                   help="ingest these logs instead of simulating (file or directory)")
+    p.add_argument("--verbose", action="store_true", help="show every dbt step")
+    _add_simulation_args(p)
+    p.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as e:
+        console.print(f"[red]keel {args.command}: error:[/] {e}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

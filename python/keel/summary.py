@@ -1,0 +1,49 @@
+"""A one-screen account of what the warehouse holds, read from the monitoring models."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from keel.warehouse import connect, warehouse_path
+
+
+def ingestion_totals(con) -> dict:
+    """Rows ingested, valid, quarantined and duplicated, over every batch of every source."""
+    row = con.execute(
+        """
+        select count(*), coalesce(sum(raw_rows), 0), coalesce(sum(valid_rows), 0),
+               coalesce(sum(quarantined_rows), 0), coalesce(sum(duplicate_rows), 0)
+        from monitoring.mon_ingestion
+        """
+    ).fetchone()
+    reasons = con.execute(
+        """
+        select reason, sum(quarantined_rows) as n
+        from monitoring.mon_quarantine_reasons
+        group by reason
+        order by n desc, reason
+        """
+    ).fetchall()
+    keys = ("batches", "raw_rows", "valid_rows", "quarantined_rows", "duplicate_rows")
+    return {**dict(zip(keys, row)), "reasons": dict(reasons)}
+
+
+def print_summary(console: Console) -> None:
+    path = warehouse_path()
+    # Read-write, like the dbt run that usually precedes it in this process: DuckDB refuses a
+    # second in-process connection with a different configuration.
+    with connect() as con:
+        totals = ingestion_totals(con)
+    table = Table(title="Ingestion", show_header=False, box=None)
+    table.add_row("batches", f"{totals['batches']:,}")
+    table.add_row("rows ingested", f"{totals['raw_rows']:,}")
+    table.add_row("valid", f"{totals['valid_rows']:,}")
+    table.add_row("duplicates", f"{totals['duplicate_rows']:,}")
+    table.add_row("quarantined", f"{totals['quarantined_rows']:,}")
+    for reason, n in totals["reasons"].items():
+        table.add_row(f"  {reason}", f"{n:,}")
+    console.print(table)
+    console.print(f"warehouse: {path}")
+    console.print(f"explore it: .venv/bin/python -c \"import duckdb; duckdb.connect('{path}', read_only=True)"
+                  ".sql('from staging.stg_events limit 5').show()\"")
