@@ -45,5 +45,5 @@ def print_summary(console: Console) -> None:
         table.add_row(f"  {reason}", f"{n:,}")
     console.print(table)
     console.print(f"warehouse: {path}")
-    console.print(f"explore it: .venv/bin/python -c \"import duckdb; duckdb.connect('{path}', read_only=True)"
-                  ".sql('from staging.stg_events limit 5').show()\"")
+    console.print("explore it with SQL: from staging.stg_events, staging.stg_events__quarantine, "
+                  "monitoring.mon_ingestion (see README)")
