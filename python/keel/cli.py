@@ -30,7 +30,8 @@ def _add_simulation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--users", type=int, default=d.users, help="default %(default)s")
     p.add_argument("--products", type=int, default=d.products, help="default %(default)s")
     p.add_argument("--days", type=int, default=d.days, help="default %(default)s")
-    p.add_argument("--start", type=parse_date, default=d.start, help="first day, YYYY-MM-DD (default %(default)s)")
+    p.add_argument("--start", type=parse_date, default=d.start,
+                   help="first day, YYYY-MM-DD (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
     p.add_argument("--malformed-rate", type=float, default=d.malformed_rate,
                    help="share of bad records, 0-0.5 (default %(default)s)")
@@ -108,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from keel.summary import print_summary
 
     if args.data is None:
-        args.out = project_dir() / "data" / "clickstream"
+        args.out = args.out or project_dir() / "data" / "clickstream"
         cmd_simulate(args)
         args.data = args.out
     args.paths, args.source, args.format = [args.data], "clickstream", None
@@ -147,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the whole pipeline: simulate, ingest, build, summarise")
     p.add_argument("--data", type=Path, default=None,
                    help="ingest these logs instead of simulating (file or directory)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where simulated logs go (default: data/clickstream in the project)")
     p.add_argument("--verbose", action="store_true", help="show every dbt step")
     _add_simulation_args(p)
     p.set_defaults(func=cmd_run)

@@ -90,13 +90,14 @@ def split_lines(data: bytes) -> pa.Table:
     body = np.frombuffer(data.replace(b"\n", b""), dtype=np.uint8)  # memchr-speed, beats a mask
     starts = np.r_[0, ends[:-1] + 1] - np.arange(n)
     offsets = np.r_[starts, ends[-1] - (n - 1)].astype(np.int64)
-    payload = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(body))
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(body)]
+    payload = pa.Array.from_buffers(pa.large_string(), n, buffers)
     raw = None
     try:
         payload.validate(full=True)  # checks every record is valid UTF-8
     except pa.ArrowInvalid:
         # Rare path: keep the exact bytes of the records that are not UTF-8 beside a readable copy.
-        binary = pa.LargeBinaryArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(body))
+        binary = pa.Array.from_buffers(pa.large_binary(), n, buffers)
         texts, originals = [], []
         for record in binary.to_pylist():
             try:
@@ -145,7 +146,7 @@ def read_parquet_records(data: bytes, path: Path) -> pa.Table:
     con = duckdb.connect()
     try:
         con.register("parquet_rows", rows)
-        payload = con.execute("select to_json(r)::varchar from parquet_rows as r").fetch_arrow_table()
+        payload = con.execute("select to_json(r)::varchar from parquet_rows as r").to_arrow_table()
     finally:
         con.close()
     return _records(payload.column(0).combine_chunks().cast(pa.large_string()))

@@ -352,7 +352,7 @@ def simulate(
         "defects": [None, *DEFECTS],
         "padding": OVERSIZED_PADDING,
     }
-    reader = con.execute(_RECORDS_SQL, params).fetch_record_batch(1_000_000)
+    reader = con.execute(_RECORDS_SQL, params).to_arrow_reader(1_000_000)
     current, f = -1, None
     for batch in reader:
         ids = batch.column(0).to_numpy()

@@ -1,7 +1,9 @@
 -- Every raw clickstream row is accounted for, per batch: raw = valid + quarantined + duplicates,
 -- and raw.batches records the same row count as raw.events holds.
 with raw_counts as (
-    select batch_id, count(*) as raw_rows
+    select
+        batch_id,
+        count(*) as raw_rows
     from {{ source('raw', 'events') }}
     where source = '{{ var("clickstream_source") }}'
     group by batch_id

@@ -1,0 +1,49 @@
+"""Shared fixtures: a real warehouse built once per session with real dbt runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from keel.ingest import ingest
+from keel.project import run_dbt
+from keel.simulate import SimulationConfig, simulate
+from keel.warehouse import WAREHOUSE_ENV
+
+# Small, but with every kind of bad record several times over.
+SMALL = SimulationConfig(events=20_000, users=500, days=10, malformed_rate=0.05, seed=7)
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty warehouse of the test's own."""
+    path = tmp_path / "warehouse" / "keel.duckdb"
+    monkeypatch.setenv(WAREHOUSE_ENV, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory):
+    """Simulated logs ingested and the dbt project built on them, once for the whole session."""
+    root = tmp_path_factory.mktemp("built")
+    path = root / "warehouse" / "keel.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(WAREHOUSE_ENV, str(path))
+        sim = simulate(SMALL, root / "logs")
+        ingest([root / "logs"])
+        assert run_dbt(["build"], quiet=True), "dbt build failed on the test warehouse"
+        yield {"path": path, "simulation": sim, "root": root}
+
+
+@pytest.fixture
+def sql(built):
+    """Run a query on the session warehouse and return all rows."""
+    con = duckdb.connect(str(built["path"]))
+
+    def run(query: str, params=None) -> list[tuple]:
+        return con.execute(query, params or []).fetchall()
+
+    yield run
+    con.close()

@@ -1,0 +1,40 @@
+"""The `keel` command as a user runs it: a real process, real files, a temporary warehouse."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+KEEL = str(Path(sys.executable).with_name("keel"))
+
+
+def _keel(*args: str, warehouse: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEEL_WAREHOUSE": str(warehouse), "COLUMNS": "200"}
+    return subprocess.run([KEEL, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_run_goes_from_logs_to_a_summary(tmp_path):
+    done = _keel("run", "--events", "4000", "--users", "200", "--days", "3",
+                 "--malformed-rate", "0.02", "--out", str(tmp_path / "logs"),
+                 warehouse=tmp_path / "wh" / "keel.duckdb")
+    assert done.returncode == 0, done.stderr
+    assert "rows ingested" in done.stderr and "4,000" in done.stderr
+    assert "invalid_json" in done.stderr
+    assert str(tmp_path / "wh" / "keel.duckdb") in done.stderr
+
+    again = _keel("ingest", str(tmp_path / "logs"), warehouse=tmp_path / "wh" / "keel.duckdb")
+    assert again.returncode == 0
+    assert "0 new batches" in again.stderr and "already ingested" in again.stderr
+
+
+def test_user_errors_are_one_line_without_a_traceback(tmp_path):
+    wh = tmp_path / "wh" / "keel.duckdb"
+    for args in (["ingest", str(tmp_path / "nope.jsonl")],
+                 ["simulate", "--events", "0", "--out", str(tmp_path / "x")],
+                 ["ingest", "--source", "Bad Name!", str(tmp_path)]):
+        done = _keel(*args, warehouse=wh)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert "error:" in done.stderr
+    bad_date = _keel("simulate", "--start", "yesterday", warehouse=wh)
+    assert bad_date.returncode == 2 and "Traceback" not in bad_date.stderr
