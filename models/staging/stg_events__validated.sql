@@ -86,8 +86,7 @@ unified as (
         end as producer,
         {%- for name, flat_path, ga_path in fields %}
             {{ json_field('fields', loop.index0 * 2 + 1) }} as {{ name }}_flat,
-            {{ json_field('fields', loop.index0 * 2 + 2) }} as {{ name }}_ga
-            {{- "," if not loop.last }}
+            {{ json_field('fields', loop.index0 * 2 + 2) }} as {{ name }}_ga{% if not loop.last %},{% endif %}
         {%- endfor %}
     from parsed
 ),
@@ -173,32 +172,35 @@ explained as (
     select
         *,
         case
-            when reason = 'missing_required_field' then concat_ws(
-                ', ',
-                case when event_id is null then 'event_id' end,
-                case when event_name is null then 'event_name' end,
-                case when event_time_text is null then 'event_time' end,
-                case when user_id is null then 'user_id' end,
-                case when session_id is null then 'session_id' end,
-                case when requires_item and item_id is null then 'item_id' end,
-                case when requires_item and price_text is null then 'price' end
-            )
-            when reason = 'wrong_type' then concat_ws(
-                ', ',
-                case when price_text is not null and price is null then 'price' end,
-                case when value_text is not null and value is null then 'value' end,
-                case
-                    when quantity_text is not null and (
-                        quantity_number is null or quantity_number != floor(quantity_number)
-                    ) then 'quantity'
-                end
-            )
-            when reason = 'invalid_value' then concat_ws(
-                ', ',
-                case when price < 0 then 'price' end,
-                case when value < 0 then 'value' end,
-                case when quantity_number < 1 then 'quantity' end
-            )
+            when reason = 'missing_required_field'
+                then concat_ws(
+                    ', ',
+                    case when event_id is null then 'event_id' end,
+                    case when event_name is null then 'event_name' end,
+                    case when event_time_text is null then 'event_time' end,
+                    case when user_id is null then 'user_id' end,
+                    case when session_id is null then 'session_id' end,
+                    case when requires_item and item_id is null then 'item_id' end,
+                    case when requires_item and price_text is null then 'price' end
+                )
+            when reason = 'wrong_type'
+                then concat_ws(
+                    ', ',
+                    case when price_text is not null and price is null then 'price' end,
+                    case when value_text is not null and value is null then 'value' end,
+                    case
+                        when quantity_text is not null and (
+                            quantity_number is null or quantity_number != floor(quantity_number)
+                        ) then 'quantity'
+                    end
+                )
+            when reason = 'invalid_value'
+                then concat_ws(
+                    ', ',
+                    case when price < 0 then 'price' end,
+                    case when value < 0 then 'value' end,
+                    case when quantity_number < 1 then 'quantity' end
+                )
             when reason = 'unknown_event_name' then event_name
             when reason in ('unparseable_timestamp', 'future_timestamp') then event_time_text
         end as reason_detail
@@ -206,12 +208,12 @@ explained as (
 ),
 
 {% if is_incremental() -%}
-already_valid as (
-    -- events kept by earlier runs: a new copy of one of them is a duplicate
-    select event_id
-    from {{ this }}
-    where reason is null and not is_duplicate
-),
+    already_valid as (
+        -- events kept by earlier runs: a new copy of one of them is a duplicate
+        select event_id
+        from {{ this }}
+        where reason is null and not is_duplicate
+    ),
 {%- endif %}
 
 deduplicated as (
@@ -228,7 +230,7 @@ deduplicated as (
             {%- endif %}
         ) as is_duplicate
     from explained
-    {%- if is_incremental() %}
+    {% if is_incremental() -%}
         left join already_valid
             on explained.reason is null and explained.event_id = already_valid.event_id
     {%- endif %}
