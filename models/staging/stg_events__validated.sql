@@ -49,22 +49,25 @@ with source as (
         {%- endif %}
 ),
 
-parsed as (
-    -- parse each record once; oversized, non-UTF-8 and non-object records are never parsed
+screened as (
+    -- oversized and non-UTF-8 records are never parsed
     select
         *,
         payload_bytes is null
         and length(payload) <= {{ var('max_payload_length') }}
-        and {{ json_is_valid('payload') }} as is_json,
+        and {{ json_is_valid('payload') }} as is_json
+    from source
+),
+
+parsed as (
+    -- parse each JSON object once, for every path of both shapes
+    select
+        *,
         case
-            when
-                payload_bytes is null
-                and length(payload) <= {{ var('max_payload_length') }}
-                and starts_with(ltrim(payload), '{{ '{' }}')
-                and {{ json_is_valid('payload') }}
+            when is_json and starts_with(ltrim(payload), '{{ '{' }}')
                 then {{ json_strings('payload', paths) }}
         end as fields
-    from source
+    from screened
 ),
 
 unified as (
@@ -168,9 +171,31 @@ checked as (
 ),
 
 explained as (
-    -- which fields a missing/wrong-type/invalid reason is about, for whoever fixes the producer
+    -- the canonical columns, the fields a reason is about (for whoever fixes the producer), and
+    -- the original record only where someone must look at it: narrow rows for the window below
     select
-        *,
+        -- keys
+        batch_id,
+        line,
+        event_id,
+        -- ids
+        user_id,
+        session_id,
+        item_id,
+        -- names
+        producer,
+        event_name,
+        item_category,
+        currency,
+        -- timestamps
+        event_ts,
+        ingested_at,
+        -- measures
+        price,
+        cast(quantity_number as integer) as quantity,
+        value,
+        -- validation outcome
+        reason,
         case
             when reason = 'missing_required_field'
                 then concat_ws(
@@ -203,7 +228,11 @@ explained as (
                 )
             when reason = 'unknown_event_name' then event_name
             when reason in ('unparseable_timestamp', 'future_timestamp') then event_time_text
-        end as reason_detail
+        end as reason_detail,
+        -- the record as received, for quarantined rows only
+        case when reason is not null then file end as file,
+        case when reason is not null then payload end as payload,
+        case when reason is not null then payload_bytes end as payload_bytes
     from checked
 ),
 
@@ -216,7 +245,7 @@ explained as (
     ),
 {%- endif %}
 
-deduplicated as (
+final as (
     -- of several valid records with the same event id, the first received (batch, line) is kept
     select
         explained.*,
@@ -234,39 +263,6 @@ deduplicated as (
         left join already_valid
             on explained.reason is null and explained.event_id = already_valid.event_id
     {%- endif %}
-),
-
-final as (
-    select
-        -- keys
-        batch_id,
-        line,
-        event_id,
-        -- ids
-        user_id,
-        session_id,
-        item_id,
-        -- names
-        producer,
-        event_name,
-        item_category,
-        currency,
-        -- timestamps
-        event_ts,
-        ingested_at,
-        -- measures
-        price,
-        cast(quantity_number as integer) as quantity,
-        value,
-        -- validation outcome
-        reason,
-        reason_detail,
-        coalesce(is_duplicate, false) as is_duplicate,
-        -- the original record, kept only where someone must look at it
-        case when reason is not null then file end as file,
-        case when reason is not null then payload end as payload,
-        case when reason is not null then payload_bytes end as payload_bytes
-    from deduplicated
 )
 
 select * from final

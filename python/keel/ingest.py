@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from keel.warehouse import batch_file, connect, ensure_raw_tables
@@ -77,9 +78,8 @@ def split_lines(data: bytes) -> pa.Table:
     A final newline ends the last record rather than starting an empty one. Blank lines are
     records like any other (staging quarantines them): nothing in a file is dropped.
 
-    Each stored payload keeps its terminating newline so that the Arrow array can point straight
-    into the file's bytes (no copy: this is most of ingestion's speed); the raw.events view
-    removes it again (see keel.warehouse).
+    The lines are found and checked as UTF-8 in place (an Arrow array pointing into the file's
+    bytes), then one vectorised byte slice drops each newline: no Python loop, one copy.
     """
     if not data:
         return _records(pa.array([], pa.large_string()))
@@ -93,15 +93,17 @@ def split_lines(data: bytes) -> pa.Table:
     raw = None
     try:
         payload.validate(full=True)  # checks every record is valid UTF-8
+        without_newline = pc.binary_slice(payload.view(pa.large_binary()), 0, -1)
+        payload = without_newline.view(pa.large_string())
     except pa.ArrowInvalid:
         # Rare path: keep the exact bytes of the records that are not UTF-8 beside a readable copy.
         texts, originals = [], []
         for record in pa.Array.from_buffers(pa.large_binary(), n, buffers).to_pylist():
             try:
-                texts.append(record.decode("utf-8"))
+                texts.append(record[:-1].decode("utf-8"))
                 originals.append(None)
             except UnicodeDecodeError:
-                texts.append(record.decode("utf-8", errors="replace"))
+                texts.append(record[:-1].decode("utf-8", errors="replace"))
                 originals.append(record[:-1])
         payload, raw = pa.array(texts, pa.large_string()), pa.array(originals, pa.large_binary())
     return _records(payload, raw)

@@ -53,10 +53,7 @@ select
     b.source,
     b.file,
     e.line,          -- 1-based line (JSON lines) or record number (CSV, Parquet)
-    -- the record exactly as received: JSON-lines files store each line with its newline
-    -- (so ingestion can point into the file's bytes without a copy); a record itself never
-    -- contains one, so removing trailing newlines removes exactly that terminator
-    rtrim(e.payload, chr(10)) as payload,
+    e.payload,       -- the record exactly as received
     e.payload_bytes, -- the original bytes, only when they are not UTF-8
     b.ingested_at
 from {scan} as e
