@@ -12,7 +12,10 @@
 
     Producers: shop_a logs flat JSON with ISO-8601 times; shop_b logs GA-style JSON with epoch
     microseconds, the session under event_params and the item in an items array. A record is
-    GA-style when it carries any GA-only field. Each field lists its path in both shapes. -#}
+    GA-style when its text names a GA-only key; only that shape's paths are then read (half the
+    JSON work of reading both). A flat record that merely mentions such a key in a value would be
+    read as GA-style and quarantined as missing fields: visible, never silently wrong.
+    Each field: (name, flat path, GA-style path). The last one exists only in GA-style records. -#}
 {%- set fields = [
     ('event_id', '$.event_id', '$.event_id'),
     ('event_name', '$.event_name', '$.event_name'),
@@ -25,12 +28,9 @@
     ('quantity', '$.quantity', '$.items[0].quantity'),
     ('value', '$.value', '$.ecommerce.value'),
     ('currency', '$.currency', '$.ecommerce.currency'),
+    ('second_item', '$.items[1]', '$.items[1]'),
 ] -%}
-{%- set ga_markers = ['$.event_timestamp', '$.user_pseudo_id', '$.event_params', '$.items'] -%}
-{%- set second_item = '$.items[1]' -%}
-{%- set paths = [] -%}
-{%- for f in fields %}{% do paths.extend([f[1], f[2]]) %}{% endfor -%}
-{%- do paths.extend(ga_markers + [second_item]) -%}
+{%- set ga_keys = ['"event_timestamp"', '"user_pseudo_id"', '"event_params"', '"items"'] -%}
 
 with source as (
     select
@@ -60,14 +60,28 @@ screened as (
 ),
 
 parsed as (
-    -- parse each JSON object once, for every path of both shapes
+    -- parse each JSON object once, for the paths of its producer's shape
     select
         *,
         case
-            when is_json and starts_with(ltrim(payload), '{{ '{' }}')
-                then {{ json_strings('payload', paths) }}
-        end as fields
+            {%- for key in ga_keys %}
+                when payload like '%{{ key }}%' then 'shop_b'
+            {%- endfor %}
+            else 'shop_a'
+        end as producer
     from screened
+),
+
+extracted as (
+    select
+        *,
+        case
+            when is_json and starts_with(ltrim(payload), '{{ '{' }}') and producer = 'shop_b'
+                then {{ json_strings('payload', fields | map(attribute=2) | list) }}
+            when is_json and starts_with(ltrim(payload), '{{ '{' }}')
+                then {{ json_strings('payload', fields | map(attribute=1) | list) }}
+        end as fields
+    from parsed
 ),
 
 unified as (
@@ -79,19 +93,12 @@ unified as (
         payload_bytes,
         ingested_at,
         is_json,
+        producer,
         fields is not null as is_object,
-        {{ json_field('fields', paths | length) }} is not null as has_second_item,
-        case
-            {%- for marker in ga_markers %}
-                when {{ json_field('fields', paths.index(marker) + 1) }} is not null then 'shop_b'
-            {%- endfor %}
-            else 'shop_a'
-        end as producer,
         {%- for name, flat_path, ga_path in fields %}
-            {{ json_field('fields', loop.index0 * 2 + 1) }} as {{ name }}_flat,
-            {{ json_field('fields', loop.index0 * 2 + 2) }} as {{ name }}_ga{% if not loop.last %},{% endif %}
+            {{ json_field('fields', loop.index) }} as {{ name }}{% if not loop.last %},{% endif %}
         {%- endfor %}
-    from parsed
+    from extracted
 ),
 
 typed as (
@@ -101,34 +108,35 @@ typed as (
         file,
         line,
         producer,
-        -- ids and names, from the shape the producer uses
-        {%- for name, flat_path, ga_path in fields if name not in ('event_time', 'price', 'quantity', 'value') %}
-            case when producer = 'shop_b' then {{ name }}_ga else {{ name }}_flat end as {{ name }},
-        {%- endfor %}
+        -- ids and names
+        event_id,
+        event_name,
+        user_id,
+        session_id,
+        item_id,
+        item_category,
+        currency,
         -- timestamps
         ingested_at,
-        case when producer = 'shop_b' then event_time_ga else event_time_flat end as event_time_text,
+        event_time as event_time_text,
         case
-            when producer = 'shop_a' then {{ iso_to_utc('event_time_flat') }}
+            when producer = 'shop_a' then {{ iso_to_utc('event_time') }}
             when
-                {{ try_cast_as('event_time_ga', 'bigint') }}
+                {{ try_cast_as('event_time', 'bigint') }}
                 between 0 and 32503680000000000  -- year 3000: anything later is not a time
-                then {{ epoch_us_to_utc(try_cast_as('event_time_ga', 'bigint')) }}
+                then {{ epoch_us_to_utc(try_cast_as('event_time', 'bigint')) }}
         end as event_ts,
         -- measures, as text (to tell absent from malformed) and typed
-        case when producer = 'shop_b' then price_ga else price_flat end as price_text,
-        case when producer = 'shop_b' then quantity_ga else quantity_flat end as quantity_text,
-        case when producer = 'shop_b' then value_ga else value_flat end as value_text,
-        {{ try_cast_as("case when producer = 'shop_b' then price_ga else price_flat end", 'double') }}
-            as price,
-        {{ try_cast_as("case when producer = 'shop_b' then quantity_ga else quantity_flat end", 'double') }}
-            as quantity_number,
-        {{ try_cast_as("case when producer = 'shop_b' then value_ga else value_flat end", 'double') }}
-            as value,
+        price as price_text,
+        quantity as quantity_text,
+        value as value_text,
+        {{ try_cast_as('price', 'double') }} as price,
+        {{ try_cast_as('quantity', 'double') }} as quantity_number,
+        {{ try_cast_as('value', 'double') }} as value,
         -- flags and the record itself
         is_json,
         is_object,
-        has_second_item,
+        second_item is not null as has_second_item,
         payload,
         payload_bytes
     from unified
