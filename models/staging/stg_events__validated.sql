@@ -268,8 +268,8 @@ final as (
         ) as is_duplicate
     from explained
     {% if is_incremental() -%}
-        left join already_valid
-            on explained.reason is null and explained.event_id = already_valid.event_id
+        -- a plain equi-join (already_valid holds each id once); reason is checked above
+        left join already_valid on explained.event_id = already_valid.event_id
     {%- endif %}
 )
 
