@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 from rich.console import Console
 from rich.table import Table
 
@@ -31,10 +32,17 @@ def ingestion_totals(con) -> dict:
 
 def print_summary(console: Console) -> None:
     path = warehouse_path()
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `keel run` first")
     # Read-write, like the dbt run that usually precedes it in this process: DuckDB refuses a
     # second in-process connection with a different configuration.
     with connect() as con:
-        totals = ingestion_totals(con)
+        try:
+            totals = ingestion_totals(con)
+        except duckdb.CatalogException:
+            raise RuntimeError(
+                f"{path} has no monitoring tables yet: run `keel dbt build` (or `keel run`)"
+            ) from None
     table = Table(title="Ingestion", show_header=False, box=None)
     table.add_row("batches", f"{totals['batches']:,}")
     table.add_row("rows ingested", f"{totals['raw_rows']:,}")

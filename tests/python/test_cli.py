@@ -36,5 +36,7 @@ def test_user_errors_are_one_line_without_a_traceback(tmp_path):
         assert done.returncode == 2, (args, done.stderr)
         assert "Traceback" not in done.stderr
         assert "error:" in done.stderr
+    no_warehouse = _keel("summary", warehouse=wh)
+    assert no_warehouse.returncode == 2 and "no warehouse" in no_warehouse.stderr
     bad_date = _keel("simulate", "--start", "yesterday", warehouse=wh)
     assert bad_date.returncode == 2 and "Traceback" not in bad_date.stderr
