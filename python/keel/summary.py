@@ -34,8 +34,6 @@ def print_summary(console: Console) -> None:
     path = warehouse_path()
     if not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `keel run` first")
-    # Read-write, like the dbt run that usually precedes it in this process: DuckDB refuses a
-    # second in-process connection with a different configuration.
     with connect() as con:
         try:
             totals = ingestion_totals(con)

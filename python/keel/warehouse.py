@@ -72,14 +72,16 @@ def warehouse_path() -> Path:
 
 
 @contextmanager
-def connect(path: Path | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse for one job and always close it, even on error."""
+def connect(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse for one job and always close it, even on error.
+
+    Always read-write: a read-only connection would not let a second process in anyway (DuckDB
+    locks the file for one process), and in-process DuckDB refuses to mix the two modes.
+    """
     path = path or warehouse_path()
-    if read_only and not path.exists():
-        raise FileNotFoundError(f"no warehouse at {path}: run `keel ingest` or `keel run` first")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path))
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
             raise RuntimeError(
