@@ -207,8 +207,8 @@ def ingest(
 ) -> list[BatchResult]:
     """Ingest every file under ``paths`` as its own batch of ``source``; returns one result per file.
 
-    Two worker threads parse files and write batch files while this thread hashes the next file
-    and commits batch rows in file order (numpy, Arrow and Parquet release the GIL).
+    Two worker threads hash, parse and write batch files while this thread commits batch rows
+    in file order (hashlib, numpy, Arrow and Parquet release the GIL).
     """
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", source or ""):
         raise IngestError(f"source must be lower-case letters, digits and underscores: {source!r}")
@@ -263,9 +263,9 @@ def ingest(
                     commit_oldest()
             except BaseException:
                 # Batches not committed never show in raw.events (it joins raw.batches); remove
-                # their files too, so nothing half-done is left on disk.
-                for *_, future in pending:
-                    future.cancel()
+                # their files too, so nothing half-done is left on disk. The workers stop first,
+                # so none can write a file after it was removed.
+                pool.shutdown(wait=True, cancel_futures=True)
                 for _, _, batch_id, _ in pending:
                     batch_file(batch_id).unlink(missing_ok=True)
                 raise
