@@ -72,13 +72,13 @@ def warehouse_path() -> Path:
 
 
 @contextmanager
-def connect(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect() -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse for one job and always close it, even on error.
 
     Always read-write: a read-only connection would not let a second process in anyway (DuckDB
     locks the file for one process), and in-process DuckDB refuses to mix the two modes.
     """
-    path = path or warehouse_path()
+    path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con = duckdb.connect(str(path))
@@ -103,16 +103,16 @@ def raw_dir(path: Path | None = None) -> Path:
     return path.with_name(f"{path.stem}_raw")
 
 
-def batch_file(batch_id: int, path: Path | None = None) -> Path:
+def batch_file(batch_id: int) -> Path:
     """The Parquet file holding one batch's records (hive-style, so scans prune by batch_id)."""
-    return raw_dir(path) / "events" / f"batch_id={batch_id}" / "records.parquet"
+    return raw_dir() / "events" / f"batch_id={batch_id}" / "records.parquet"
 
 
-def ensure_raw_tables(con: duckdb.DuckDBPyConnection, path: Path | None = None) -> None:
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create raw.batches if missing and point the raw.events view at this warehouse's files."""
     for ddl in RAW_DDL:
         con.execute(ddl)
-    events = raw_dir(path) / "events"
+    events = raw_dir() / "events"
     if any(events.glob("batch_id=*/records.parquet")):
         glob = str(events / "batch_id=*" / "records.parquet").replace("'", "''")
         scan = (f"read_parquet('{glob}', hive_partitioning = true, "
