@@ -59,8 +59,8 @@ screened as (
     from source
 ),
 
-parsed as (
-    -- parse each JSON object once, for the paths of its producer's shape
+shaped as (
+    -- which producer's shape the record is in, from the GA-only keys its text names
     select
         *,
         case
@@ -73,15 +73,16 @@ parsed as (
 ),
 
 extracted as (
+    -- parse each JSON object once, for the paths of its producer's shape
     select
         *,
         case
-            when is_json and starts_with(ltrim(payload), '{{ '{' }}') and producer = 'shop_b'
+            when not is_json or not starts_with(ltrim(payload), '{{ '{' }}') then null
+            when producer = 'shop_b'
                 then {{ json_strings('payload', fields | map(attribute=2) | list) }}
-            when is_json and starts_with(ltrim(payload), '{{ '{' }}')
-                then {{ json_strings('payload', fields | map(attribute=1) | list) }}
+            else {{ json_strings('payload', fields | map(attribute=1) | list) }}
         end as fields
-    from parsed
+    from shaped
 ),
 
 unified as (
