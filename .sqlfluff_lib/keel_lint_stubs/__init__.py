@@ -25,6 +25,36 @@ class _Dbt:
     def dateadd(datepart, interval, from_date_or_timestamp):
         return f"({from_date_or_timestamp} + cast({interval} as bigint) * interval 1 {datepart})"
 
+    @staticmethod
+    def datediff(first_date, second_date, datepart):
+        return f"(date_diff('{datepart}', {first_date}::timestamp, {second_date}::timestamp))"
+
 
 adapter = _Adapter()
 dbt = _Dbt()
+
+
+def _project_vars():
+    """The vars in dbt_project.yml (flat `name: value` lines under `vars:`), so var() renders
+    real values (sqlfluff's own stand-in returns an object that cannot be used as a number)."""
+    import pathlib
+    import re
+
+    values, inside = {}, False
+    for line in pathlib.Path("dbt_project.yml").read_text().splitlines():
+        if re.match(r"^vars:\s*$", line):
+            inside = True
+        elif inside and re.match(r"^\S", line):
+            break
+        elif inside and (m := re.match(r"^\s+(\w+):\s*([^#\s]+)", line)):
+            raw = m.group(2)
+            values[m.group(1)] = int(raw) if raw.lstrip("-").isdigit() else (
+                float(raw) if re.match(r"^-?\d+\.\d+$", raw) else raw)
+    return values
+
+
+_VARS = _project_vars()
+
+
+def var(name, default=None):
+    return _VARS.get(name, default)

@@ -1,0 +1,58 @@
+{#- Building blocks of incremental feature views. -#}
+
+{#- The first day an incremental feature model must recompute: the earliest day touched by
+    upstream rows newer than this model's watermark (`loaded_through_batch`, the last raw batch
+    it has seen). Recomputing from that day on, rather than appending only new days, keeps late
+    data correct; in the usual case (a new day of logs) it is just that day, so a run costs work
+    proportional to the new data, not to history.
+
+    Returns none on a full build (compute everything) and '9999-12-31' when nothing is new. -#}
+{% macro refresh_from_day(upstream, day_expr, upstream_watermark) -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set query -%}
+        select cast(min({{ day_expr }}) as varchar)
+        from {{ upstream }}
+        where {{ upstream_watermark }} > (select coalesce(max(loaded_through_batch), -1) from {{ this }})
+    {%- endset -%}
+    {%- set first_day = run_query(query).columns[0].values()[0] -%}
+    {{ return(first_day or '9999-12-31') }}
+{%- endmacro %}
+
+{#- Sum of `expr` over the `days` days ending on the row's day, whatever days have no row:
+    a range frame over an integer day number (portable, unlike interval frames). -#}
+{% macro trailing_sum(expr, days, entity) -%}
+    sum({{ expr }}) over (
+        partition by {{ entity }} order by day_number
+        range between {{ days - 1 }} preceding and current row
+    )
+{%- endmacro %}
+
+{#- Days since 1970-01-01, for range frames and day arithmetic on any engine. -#}
+{% macro day_number(day_expr) -%}
+    {{ dbt.datediff("cast('1970-01-01' as date)", day_expr, 'day') }}
+{%- endmacro %}
+
+{#- 0, 1, ..., n - 1 as rows of column `offset_days`, without engine-specific generators. -#}
+{% macro day_offsets(n) -%}
+    {%- for k in range(n) %}
+    select {{ k }} as offset_days{{ ' union all' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- Every (entity, day_number) from each active day to `days` - 1 days after it, up to the last
+    day with data: the rows of a dense daily feature view. `activity` has entity and day_number. -#}
+{% macro activity_grid(activity, entity, days, last_day_number) -%}
+    select distinct
+        a.{{ entity }},
+        a.day_number + o.offset_days as day_number
+    from {{ activity }} as a
+    cross join ({{ day_offsets(days) }}) as o
+    where a.day_number + o.offset_days <= {{ last_day_number }}
+{%- endmacro %}
+
+{#- A feature view's timestamp for a day: the end of that day (the next midnight, UTC). -#}
+{% macro end_of_day_number(day_number) -%}
+    {{ dbt.dateadd('day', day_number ~ ' + 1', "cast('1970-01-01' as timestamp)") }}
+{%- endmacro %}

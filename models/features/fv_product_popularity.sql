@@ -1,0 +1,84 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['item_id', 'feature_ts'],
+        on_schema_change='fail',
+    )
+}}
+
+{#- One row per product per day from its first event until `feature_window_days` after its last:
+    popularity and conversion as known at the end of that day (feature_ts = the next midnight,
+    UTC). Incremental like fv_user_activity. -#}
+{%- set window = var('feature_window_days') %}
+{%- set refresh_from = refresh_from_day(ref('product_activity_daily'), 'activity_day', 'loaded_through_batch') %}
+
+with activity as (
+    select
+        *,
+        {{ day_number('activity_day') }} as day_number
+    from {{ ref('product_activity_daily') }}
+    {% if refresh_from -%}
+        where activity_day >= {{ dbt.dateadd('day', 1 - window, "cast('" ~ refresh_from ~ "' as date)") }}
+    {%- endif %}
+),
+
+last_day as (
+    select {{ day_number('max(activity_day)') }} as day_number
+    from {{ ref('product_activity_daily') }}
+),
+
+grid as (
+    {{ activity_grid('activity', 'item_id', window, '(select l.day_number from last_day as l)') }}
+),
+
+{%- set measures = ['item_views', 'add_to_carts', 'purchases', 'units_sold', 'revenue'] %}
+daily as (
+    select
+        g.item_id,
+        g.day_number,
+        {%- for measure in measures %}
+            coalesce(a.{{ measure }}, 0) as {{ measure }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from grid as g
+    left join activity as a on g.item_id = a.item_id and g.day_number = a.day_number
+),
+
+windowed as (
+    select
+        item_id,
+        day_number,
+        {%- for n in [7, window] %}
+            {%- set outer = loop %}
+            {%- for measure in measures %}
+                {{ trailing_sum(measure, n, 'item_id') }} as {{ measure }}_{{ n }}d
+                {{- ',' if not (outer.last and loop.last) }}
+            {%- endfor %}
+        {%- endfor %}
+    from daily
+),
+
+final as (
+    select
+        -- keys
+        item_id,
+        {{ end_of_day_number('day_number') }} as feature_ts,
+        -- popularity over trailing windows
+        {%- for n in [7, window] %}
+            cast(item_views_{{ n }}d as bigint) as item_views_{{ n }}d,
+            cast(add_to_carts_{{ n }}d as bigint) as add_to_carts_{{ n }}d,
+            cast(purchases_{{ n }}d as bigint) as purchases_{{ n }}d,
+            cast(units_sold_{{ n }}d as bigint) as units_sold_{{ n }}d,
+            cast(revenue_{{ n }}d as double) as revenue_{{ n }}d,
+            -- conversion: purchases per product view (null without views)
+            cast(purchases_{{ n }}d / nullif(item_views_{{ n }}d, 0) as double) as conversion_rate_{{ n }}d,
+        {%- endfor %}
+        -- the last raw batch this run had seen: the next run's watermark
+        (select max(a.loaded_through_batch) from {{ ref('product_activity_daily') }} as a) as loaded_through_batch
+    from windowed
+    {% if refresh_from -%}
+        where day_number >= {{ day_number("cast('" ~ refresh_from ~ "' as date)") }}
+    {%- endif %}
+)
+
+select * from final

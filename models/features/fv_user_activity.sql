@@ -1,0 +1,208 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['user_id', 'feature_ts'],
+        on_schema_change='fail',
+    )
+}}
+
+{#- One row per user per day from their first active day until `feature_window_days` after their
+    last: activity features as known at the end of that day (feature_ts = the next midnight, UTC).
+    Rows continue on quiet days so trailing counts fall back to zero rather than go stale.
+
+    Incremental: recomputes from the first day with new activity; trailing windows need the
+    `feature_window_days` - 1 days before it as context, and nothing older except one small
+    lookup (the last purchase before that context). -#}
+{%- set window = var('feature_window_days') %}
+{%- set refresh_from = refresh_from_day(ref('user_activity_daily'), 'activity_day', 'loaded_through_batch') %}
+{%- set context_start = none if refresh_from is none
+    else dbt.dateadd('day', 1 - window, "cast('" ~ refresh_from ~ "' as date)") %}
+
+with activity as (
+    select
+        *,
+        {{ day_number('activity_day') }} as day_number
+    from {{ ref('user_activity_daily') }}
+    {% if context_start -%}
+        where activity_day >= {{ context_start }}
+    {%- endif %}
+),
+
+category_days as (
+    select
+        user_id,
+        item_category,
+        {{ day_number('activity_day') }} as day_number
+    from {{ ref('user_categories_daily') }}
+    {% if context_start -%}
+        where activity_day >= {{ context_start }}
+    {%- endif %}
+),
+
+last_day as (
+    select {{ day_number('max(activity_day)') }} as day_number
+    from {{ ref('user_activity_daily') }}
+),
+
+grid as (
+    {{ activity_grid('activity', 'user_id', window, '(select l.day_number from last_day as l)') }}
+),
+
+-- the last purchase before the context window (incremental runs only: a full build has all days)
+prior as (
+    select
+        user_id,
+        {{ day_number('max(activity_day)') }} as purchase_day_number
+    from {{ ref('user_activity_daily') }}
+    where
+        purchases > 0
+        {% if context_start -%}
+            and activity_day < {{ context_start }}
+            and user_id in (select a.user_id from activity as a)
+        {%- else -%}
+            and false
+        {%- endif %}
+    group by user_id
+),
+
+daily as (
+    select
+        g.user_id,
+        g.day_number,
+        coalesce(a.page_views, 0) as page_views,
+        coalesce(a.item_views, 0) as item_views,
+        coalesce(a.add_to_carts, 0) as add_to_carts,
+        coalesce(a.purchases, 0) as purchases,
+        coalesce(a.spend, 0) as spend,
+        coalesce(a.sessions, 0) as sessions,
+        coalesce(a.cart_sessions, 0) as cart_sessions,
+        coalesce(a.converted_cart_sessions, 0) as converted_cart_sessions,
+        case when a.user_id is not null then g.day_number end as visit_day_number,
+        case when a.purchases > 0 then g.day_number else p.purchase_day_number end as purchase_day_number
+    from grid as g
+    left join activity as a on g.user_id = a.user_id and g.day_number = a.day_number
+    left join prior as p on g.user_id = p.user_id
+),
+
+{#- Distinct categories over N days cannot be summed from daily counts. Each sighting of a
+    category covers the days until N days later or its next sighting, whichever comes first, so
+    no day is covered twice; counting +1 where a cover starts and -1 where it ends, the running
+    total on day D is the number of categories seen in the N days to D. -#}
+{%- set category_windows = [7, window] %}
+category_sightings as (
+    select
+        user_id,
+        item_category,
+        day_number,
+        lead(day_number) over (partition by user_id, item_category order by day_number) as next_day_number
+    from category_days
+),
+
+category_changes as (
+    {%- for n in category_windows %}
+        select
+            user_id,
+            day_number,
+            {%- for m in category_windows %}
+                {{ 1 if m == n else 0 }} as starts_{{ m }}d{{ ',' if not loop.last }}
+            {%- endfor %}
+        from category_sightings
+        union all
+        select
+            user_id,
+            case
+                when next_day_number < day_number + {{ n }} then next_day_number
+                else day_number + {{ n }}
+            end as day_number,
+            {%- for m in category_windows %}
+                {{ -1 if m == n else 0 }} as starts_{{ m }}d{{ ',' if not loop.last }}
+            {%- endfor %}
+        from category_sightings
+        union all
+    {%- endfor %}
+    -- every grid day, so each has a running total
+    select
+        user_id,
+        day_number,
+        {%- for m in category_windows %}
+            0 as starts_{{ m }}d{{ ',' if not loop.last }}
+        {%- endfor %}
+    from grid
+),
+
+category_totals as (
+    select
+        user_id,
+        day_number,
+        {%- for n in category_windows %}
+            sum(sum(starts_{{ n }}d)) over (
+                partition by user_id order by day_number rows between unbounded preceding and current row
+            ) as distinct_categories_{{ n }}d{{ ',' if not loop.last }}
+        {%- endfor %}
+    from category_changes
+    group by user_id, day_number
+),
+
+windowed as (
+    select
+        d.user_id,
+        d.day_number,
+        {%- for n in [1, 7, window] %}
+            {{ trailing_sum('d.item_views', n, 'd.user_id') }} as item_views_{{ n }}d,
+            {{ trailing_sum('d.add_to_carts', n, 'd.user_id') }} as add_to_carts_{{ n }}d,
+            {{ trailing_sum('d.purchases', n, 'd.user_id') }} as purchases_{{ n }}d,
+            {{ trailing_sum('d.spend', n, 'd.user_id') }} as spend_{{ n }}d,
+        {%- endfor %}
+        {%- for n in [7, window] %}
+            {{ trailing_sum('d.page_views', n, 'd.user_id') }} as page_views_{{ n }}d,
+            {{ trailing_sum('d.sessions', n, 'd.user_id') }} as sessions_{{ n }}d,
+        {%- endfor %}
+        {{ trailing_sum('d.cart_sessions', window, 'd.user_id') }} as cart_sessions_{{ window }}d,
+        {{ trailing_sum('d.converted_cart_sessions', window, 'd.user_id') }}
+            as converted_cart_sessions_{{ window }}d,
+        max(d.visit_day_number) over (
+            partition by d.user_id order by d.day_number rows between unbounded preceding and current row
+        ) as last_visit_day_number,
+        max(d.purchase_day_number) over (
+            partition by d.user_id order by d.day_number rows between unbounded preceding and current row
+        ) as last_purchase_day_number
+    from daily as d
+),
+
+final as (
+    select
+        -- keys
+        w.user_id,
+        {{ end_of_day_number('w.day_number') }} as feature_ts,
+        -- activity counts over trailing windows
+        {%- for n in [1, 7, window] %}
+            cast(w.item_views_{{ n }}d as bigint) as item_views_{{ n }}d,
+            cast(w.add_to_carts_{{ n }}d as bigint) as add_to_carts_{{ n }}d,
+            cast(w.purchases_{{ n }}d as bigint) as purchases_{{ n }}d,
+            cast(w.spend_{{ n }}d as double) as spend_{{ n }}d,
+        {%- endfor %}
+        {%- for n in [7, window] %}
+            cast(w.page_views_{{ n }}d as bigint) as page_views_{{ n }}d,
+            cast(w.sessions_{{ n }}d as bigint) as sessions_{{ n }}d,
+        {%- endfor %}
+        {%- for n in category_windows %}
+            cast(c.distinct_categories_{{ n }}d as bigint) as distinct_categories_{{ n }}d,
+        {%- endfor %}
+        -- ratios and recency
+        cast(
+            1.0 - w.converted_cart_sessions_{{ window }}d / nullif(w.cart_sessions_{{ window }}d, 0)
+            as double
+        ) as cart_abandonment_rate_{{ window }}d,
+        cast(w.day_number - w.last_visit_day_number as integer) as days_since_last_visit,
+        cast(w.day_number - w.last_purchase_day_number as integer) as days_since_last_purchase,
+        -- the last raw batch this run had seen: the next run's watermark
+        (select max(a.loaded_through_batch) from {{ ref('user_activity_daily') }} as a) as loaded_through_batch
+    from windowed as w
+    inner join category_totals as c on w.user_id = c.user_id and w.day_number = c.day_number
+    {% if refresh_from -%}
+        where w.day_number >= {{ day_number("cast('" ~ refresh_from ~ "' as date)") }}
+    {%- endif %}
+)
+
+select * from final

@@ -1,0 +1,67 @@
+{#- Who we would have scored, when, and what happened next: one row per user per as-of time
+    (a midnight, UTC) at which the user had been active in the `propensity_active_days` before,
+    labelled 1 if they purchased within (as_of, as_of + `propensity_label_days`]. Only as-of
+    times whose label window has closed (events at least that recent have arrived) are kept, so a
+    0 always means "did not buy", never "not known yet". -#}
+{%- set active_days = var('propensity_active_days') %}
+{%- set label_days = var('propensity_label_days') %}
+
+with activity as (
+    select
+        user_id,
+        activity_day
+    from {{ ref('user_activity_daily') }}
+),
+
+purchases as (
+    select
+        user_id,
+        event_ts
+    from {{ ref('stg_events') }}
+    where event_name = 'purchase'
+),
+
+watermark as (
+    select max(event_ts) as last_event_ts
+    from {{ ref('stg_events') }}
+),
+
+-- an as-of time is each of the `active_days` midnights after an active day
+as_of_times as (
+    select distinct
+        a.user_id,
+        cast({{ dbt.dateadd('day', 'o.offset_days + 1', 'a.activity_day') }} as timestamp) as as_of
+    from activity as a
+    cross join ({{ day_offsets(active_days) }}) as o
+),
+
+closed as (
+    select t.*
+    from as_of_times as t
+    cross join watermark as w
+    where {{ dbt.dateadd('day', label_days, 't.as_of') }} <= w.last_event_ts
+),
+
+labelled as (
+    select
+        c.user_id,
+        c.as_of,
+        max(case when p.user_id is not null then 1 else 0 end) as label
+    from closed as c
+    left join purchases as p
+        on
+            c.user_id = p.user_id
+            and p.event_ts > c.as_of
+            and p.event_ts <= {{ dbt.dateadd('day', label_days, 'c.as_of') }}
+    group by c.user_id, c.as_of
+),
+
+final as (
+    select
+        user_id,
+        as_of,
+        cast(label as integer) as label
+    from labelled
+)
+
+select * from final
