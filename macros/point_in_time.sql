@@ -40,7 +40,7 @@
                 row_number() over (
                     partition by entity_key, spine_ts
                     order by feature_ts desc
-                    {%- for f in v.all_features %}, {{ f }} desc nulls last{% endfor %}
+        {%- for f in v.all_features %}, {{ f }} desc nulls last{% endfor %}
                 ) as pit_rank
             from pit_candidates_{{ i }}
         ),
@@ -53,20 +53,20 @@
     pit_result as (
         select
             spine.*
-            {%- for v in views %}
-                {%- set i = loop.index %}
-                {%- for f in v.features %},
+    {%- for v in views %}
+        {%- set i = loop.index %}
+        {%- for f in v.features %},
                 pit_view_{{ i }}.{{ f }}
-                {%- endfor %}
-            {%- endfor %}
+        {%- endfor %}
+    {%- endfor %}
         from {{ spine }} as spine
-        {%- for v in views %}
-            {%- set i = loop.index %}
+    {%- for v in views %}
+        {%- set i = loop.index %}
             left join pit_latest_{{ i }} as pit_view_{{ i }}
                 on
                     spine.{{ v.entity }} = pit_view_{{ i }}.entity_key
                     and spine.{{ timestamp }} = pit_view_{{ i }}.spine_ts
-        {%- endfor %}
+    {%- endfor %}
     )
 
     select * from pit_result
@@ -83,9 +83,9 @@
         m.entity_key,
         m.spine_ts,
         f.{{ view.timestamp }} as feature_ts
-        {%- for f in view.all_features %},
+    {%- for f in view.all_features %},
         f.{{ f }}
-        {%- endfor %}
+    {%- endfor %}
     from (
         select
             k.entity_key,
@@ -115,9 +115,9 @@
         k.entity_key,
         k.spine_ts,
         f.{{ view.timestamp }} as feature_ts
-        {%- for f in view.all_features %},
+    {%- for f in view.all_features %},
         f.{{ f }}
-        {%- endfor %}
+    {%- endfor %}
     from {{ keys }} as k
     inner join {{ view.relation }} as f
         on

@@ -33,13 +33,14 @@ grid as (
 ),
 
 {%- set measures = ['item_views', 'add_to_carts', 'purchases', 'units_sold', 'revenue'] %}
+
 daily as (
     select
         g.item_id,
         g.day_number,
-        {%- for measure in measures %}
-            coalesce(a.{{ measure }}, 0) as {{ measure }}{{ ',' if not loop.last }}
-        {%- endfor %}
+    {%- for measure in measures %}
+        coalesce(a.{{ measure }}, 0) as {{ measure }}{{ ',' if not loop.last }}
+    {%- endfor %}
     from grid as g
     left join activity as a on g.item_id = a.item_id and g.day_number = a.day_number
 ),
@@ -48,13 +49,13 @@ windowed as (
     select
         item_id,
         day_number,
-        {%- for n in [7, window] %}
-            {%- set outer = loop %}
-            {%- for measure in measures %}
-                {{ trailing_sum(measure, n, 'item_id') }} as {{ measure }}_{{ n }}d
-                {{- ',' if not (outer.last and loop.last) }}
-            {%- endfor %}
-        {%- endfor %}
+    {%- for n in [7, window] %}
+        {%- set outer = loop %}
+    {%- for measure in measures %}
+        {{ trailing_sum(measure, n, 'item_id') }} as {{ measure }}_{{ n }}d
+        {{- ',' if not (outer.last and loop.last) }}
+    {%- endfor %}
+    {%- endfor %}
     from daily
 ),
 

@@ -90,6 +90,7 @@ daily as (
     no day is covered twice; counting +1 where a cover starts and -1 where it ends, the running
     total on day D is the number of categories seen in the N days to D. -#}
 {%- set category_windows = [7, window] %}
+
 category_sightings as (
     select
         user_id,
@@ -104,9 +105,9 @@ category_changes as (
         select
             user_id,
             day_number,
-            {%- for m in category_windows %}
-                {{ 1 if m == n else 0 }} as starts_{{ m }}d{{ ',' if not loop.last }}
-            {%- endfor %}
+        {%- for m in category_windows %}
+            {{ 1 if m == n else 0 }} as starts_{{ m }}d{{ ',' if not loop.last }}
+        {%- endfor %}
         from category_sightings
         union all
         select
@@ -115,9 +116,9 @@ category_changes as (
                 when next_day_number < day_number + {{ n }} then next_day_number
                 else day_number + {{ n }}
             end as day_number,
-            {%- for m in category_windows %}
-                {{ -1 if m == n else 0 }} as starts_{{ m }}d{{ ',' if not loop.last }}
-            {%- endfor %}
+        {%- for m in category_windows %}
+            {{ -1 if m == n else 0 }} as starts_{{ m }}d{{ ',' if not loop.last }}
+        {%- endfor %}
         from category_sightings
         union all
     {%- endfor %}
@@ -125,9 +126,9 @@ category_changes as (
     select
         user_id,
         day_number,
-        {%- for m in category_windows %}
-            0 as starts_{{ m }}d{{ ',' if not loop.last }}
-        {%- endfor %}
+    {%- for m in category_windows %}
+        0 as starts_{{ m }}d{{ ',' if not loop.last }}
+    {%- endfor %}
     from grid
 ),
 
@@ -135,11 +136,11 @@ category_totals as (
     select
         user_id,
         day_number,
-        {%- for n in category_windows %}
-            sum(sum(starts_{{ n }}d)) over (
-                partition by user_id order by day_number rows between unbounded preceding and current row
+    {%- for n in category_windows %}
+        sum(sum(starts_{{ n }}d)) over (
+            partition by user_id order by day_number rows between unbounded preceding and current row
             ) as distinct_categories_{{ n }}d{{ ',' if not loop.last }}
-        {%- endfor %}
+    {%- endfor %}
     from category_changes
     group by user_id, day_number
 ),

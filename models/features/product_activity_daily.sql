@@ -21,9 +21,7 @@ with events as (
     from {{ ref('stg_events') }}
     where
         item_id is not null
-        {% if refresh_from -%}
-            and event_ts >= cast('{{ refresh_from }}' as date)
-        {%- endif %}
+        and event_ts >= cast('{{ refresh_from or "0001-01-01" }}' as date)
 ),
 
 final as (

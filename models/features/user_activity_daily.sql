@@ -20,9 +20,7 @@ with events as (
         value,
         cast(event_ts as date) as activity_day
     from {{ ref('stg_events') }}
-    {% if refresh_from -%}
-        where event_ts >= cast('{{ refresh_from }}' as date)
-    {%- endif %}
+    where event_ts >= cast('{{ refresh_from or "0001-01-01" }}' as date)
 ),
 
 sessions as (
@@ -41,9 +39,9 @@ session_counts as (
     select
         user_id,
         activity_day,
-        count(*) as sessions,
         cast(sum(has_cart) as bigint) as cart_sessions,
-        cast(sum(has_cart * has_purchase) as bigint) as converted_cart_sessions
+        cast(sum(has_cart * has_purchase) as bigint) as converted_cart_sessions,
+        count(*) as sessions
     from sessions
     group by user_id, activity_day
 ),

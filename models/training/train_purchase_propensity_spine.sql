@@ -26,13 +26,17 @@ watermark as (
     from {{ ref('stg_events') }}
 ),
 
+offsets as (
+    {{ day_offsets(active_days) }}
+),
+
 -- an as-of time is each of the `active_days` midnights after an active day
 as_of_times as (
     select distinct
         a.user_id,
         cast({{ dbt.dateadd('day', 'o.offset_days + 1', 'a.activity_day') }} as timestamp) as as_of
     from activity as a
-    cross join ({{ day_offsets(active_days) }}) as o
+    cross join offsets as o
 ),
 
 closed as (
@@ -51,7 +55,7 @@ labelled as (
     left join purchases as p
         on
             c.user_id = p.user_id
-            and p.event_ts > c.as_of
+            and c.as_of < p.event_ts
             and p.event_ts <= {{ dbt.dateadd('day', label_days, 'c.as_of') }}
     group by c.user_id, c.as_of
 ),
