@@ -19,6 +19,10 @@
     check, so ties only arise in views built elsewhere. -#}
 {% macro point_in_time_join(spine, timestamp, features) -%}
     {%- set views = feature_views(features) %}
+    {#- var portable_point_in_time_join: run the portable fallback on any engine (tests compare it
+        with the engine's own). -#}
+    {%- set candidates = default__pit_candidates if var('portable_point_in_time_join', false)
+        else adapter.dispatch('pit_candidates', 'keel') %}
     with
     {%- for v in views %}
         {%- set i = loop.index %}
@@ -31,7 +35,7 @@
         ),
 
         pit_candidates_{{ i }} as (
-            {{ adapter.dispatch('pit_candidates', 'keel')('pit_keys_' ~ i, v) }}
+            {{ candidates('pit_keys_' ~ i, v) }}
         ),
 
         pit_ranked_{{ i }} as (
@@ -202,4 +206,43 @@
             ~ units.keys() | join(', ') ~ ")") }}
     {%- endif -%}
     {{ return(parts[0] | int * units[unit]) }}
+{%- endmacro %}
+
+{#- The latest row per entity of a feature view, with the instant it expires (feature_ts + ttl),
+    leaving out entities whose latest row had already expired when the view's newest row was
+    written: what `keel materialize` copies to the online store, which also checks expiry against
+    its own clock when it writes and when it is read. -#}
+{% macro latest_feature_values(view_name) -%}
+    {%- set view = feature_views([view_name])[0] %}
+    with ranked as (
+        select
+            {{ view.entity }},
+            {{ view.timestamp }} as feature_ts,
+            {{ dbt.dateadd('second', view.ttl_seconds, view.timestamp) }} as expires_at
+            {%- for f in view.all_features %},
+            {{ f }}
+            {%- endfor %},
+            row_number() over (
+                partition by {{ view.entity }}
+                order by {{ view.timestamp }} desc
+                {%- for f in view.all_features %}, {{ f }} desc nulls last{% endfor %}
+            ) as recency
+        from {{ view.relation }}
+    ),
+
+    newest as (
+        select max({{ view.timestamp }}) as feature_ts
+        from {{ view.relation }}
+    )
+
+    select
+        ranked.{{ view.entity }},
+        ranked.feature_ts,
+        ranked.expires_at
+        {%- for f in view.all_features %},
+        ranked.{{ f }}
+        {%- endfor %}
+    from ranked
+    cross join newest
+    where ranked.recency = 1 and ranked.expires_at > newest.feature_ts
 {%- endmacro %}
