@@ -219,13 +219,13 @@
             {{ view.entity }},
             {{ view.timestamp }} as feature_ts,
             {{ dbt.dateadd('second', view.ttl_seconds, view.timestamp) }} as expires_at
-            {%- for f in view.all_features %},
+    {%- for f in view.all_features %},
             {{ f }}
-            {%- endfor %},
+    {%- endfor %},
             row_number() over (
                 partition by {{ view.entity }}
                 order by {{ view.timestamp }} desc
-                {%- for f in view.all_features %}, {{ f }} desc nulls last{% endfor %}
+    {%- for f in view.all_features %}, {{ f }} desc nulls last{% endfor %}
             ) as recency
         from {{ view.relation }}
     ),
@@ -239,9 +239,9 @@
         ranked.{{ view.entity }},
         ranked.feature_ts,
         ranked.expires_at
-        {%- for f in view.all_features %},
+    {%- for f in view.all_features %},
         ranked.{{ f }}
-        {%- endfor %}
+    {%- endfor %}
     from ranked
     cross join newest
     where ranked.recency = 1 and ranked.expires_at > newest.feature_ts
