@@ -208,41 +208,49 @@
     {{ return(parts[0] | int * units[unit]) }}
 {%- endmacro %}
 
-{#- The latest row per entity of a feature view, with the instant it expires (feature_ts + ttl),
-    leaving out entities whose latest row had already expired when the view's newest row was
-    written: what `keel materialize` copies to the online store, which also checks expiry against
-    its own clock when it writes and when it is read. -#}
+{#- The latest row per entity of a feature view as of one instant, with when it expires
+    (feature_ts + ttl); entities whose latest row has expired by then are left out. The instant
+    is var `online_as_of` when set (`keel materialize --as-of`), else the view's newest
+    feature_ts. `keel materialize` copies this to the online store, which checks expiry again
+    against its own clock whenever it is read. -#}
 {% macro latest_feature_values(view_name) -%}
     {%- set view = feature_views([view_name])[0] %}
-    with ranked as (
-        select
-            {{ view.entity }},
-            {{ view.timestamp }} as feature_ts,
-            {{ dbt.dateadd('second', view.ttl_seconds, view.timestamp) }} as expires_at
-    {%- for f in view.all_features %},
-            {{ f }}
-    {%- endfor %},
-            row_number() over (
-                partition by {{ view.entity }}
-                order by {{ view.timestamp }} desc
-    {%- for f in view.all_features %}, {{ f }} desc nulls last{% endfor %}
-            ) as recency
-        from {{ view.relation }}
+    {%- set as_of = var('online_as_of', none) %}
+    with clock as (
+        {%- if as_of %}
+            select cast('{{ as_of }}' as timestamp) as as_of
+        {%- else %}
+            select max({{ view.timestamp }}) as as_of
+            from {{ view.relation }}
+        {%- endif %}
     ),
 
-    newest as (
-        select max({{ view.timestamp }}) as feature_ts
-        from {{ view.relation }}
+    ranked as (
+        select
+            f.{{ view.entity }},
+            f.{{ view.timestamp }} as feature_ts,
+            {{ dbt.dateadd('second', view.ttl_seconds, 'f.' ~ view.timestamp) }} as expires_at,
+            clock.as_of
+            {%- for c in view.all_features %},
+                f.{{ c }}
+            {%- endfor %},
+            row_number() over (
+                partition by f.{{ view.entity }}
+                order by f.{{ view.timestamp }} desc
+                {%- for c in view.all_features %}, f.{{ c }} desc nulls last{% endfor %}
+            ) as recency
+        from {{ view.relation }} as f
+        cross join clock
+        where f.{{ view.timestamp }} <= clock.as_of
     )
 
     select
-        ranked.{{ view.entity }},
-        ranked.feature_ts,
-        ranked.expires_at
-    {%- for f in view.all_features %},
-        ranked.{{ f }}
-    {%- endfor %}
+        {{ view.entity }},
+        feature_ts,
+        expires_at
+        {%- for c in view.all_features %},
+            {{ c }}
+        {%- endfor %}
     from ranked
-    cross join newest
-    where ranked.recency = 1 and ranked.expires_at > newest.feature_ts
+    where recency = 1 and expires_at > as_of
 {%- endmacro %}

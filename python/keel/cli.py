@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from keel.simulate import SimulationConfig, parse_date
+from keel.simulate import SimulationConfig, end_date, parse_date
 
 console = Console(stderr=True)
 
 # Errors a user can fix (bad input, missing files, a busy warehouse): one line, no traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, RuntimeError)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], taken as UTC (naive, like the warehouse's times)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or time like 2026-03-01T12:00:00: {text!r}") from None
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _progress() -> Progress:
@@ -96,6 +106,16 @@ def cmd_dbt(args: argparse.Namespace) -> int:
     return 0 if run_dbt(args.dbt_args or ["build"]) else 1
 
 
+def cmd_materialize(args: argparse.Namespace) -> int:
+    from keel.online_store import materialize, store_path
+
+    rows = materialize(as_of=args.as_of)
+    views = ", ".join(f"{view} {n:,}" for view, n in rows.items())
+    when = f"as of {args.as_of:%Y-%m-%d %H:%M:%S} UTC" if args.as_of else "as of now"
+    console.print(f"online store {store_path()} ({when}): {views} rows")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from keel.summary import print_summary
 
@@ -108,16 +128,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     from keel.project import project_dir, run_dbt
     from keel.summary import print_summary
 
+    args.as_of = None  # the online store describes now, unless the logs are simulated
     if args.data is None:
         args.out = args.out or project_dir() / "data" / "clickstream"
         cmd_simulate(args)
         args.data = args.out
+        # simulated logs end in the past: the store describes the instant after their last day
+        args.as_of = datetime.combine(end_date(_simulation_config(args)) + timedelta(days=1), time())
     args.paths, args.source, args.format = [args.data], "clickstream", None
     cmd_ingest(args)
-    console.print("building the dbt project (staging, monitoring) and running its tests ...")
+    console.print("building the dbt project (staging, features, training, monitoring) and testing it ...")
     if not run_dbt(["build"], quiet=not args.verbose):
         console.print("[red]dbt build failed[/]: run `keel dbt build` to see every step")
         return 1
+    cmd_materialize(args)
     print_summary(console)
     return 0
 
@@ -141,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dbt", help="run dbt in Keel's project and warehouse, e.g. `keel dbt build`")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_dbt)
+
+    p = sub.add_parser("materialize", help="copy the latest feature values to the online store")
+    p.add_argument("--as-of", type=parse_timestamp, default=None,
+                   help="the instant the store describes, YYYY-MM-DD[THH:MM:SS] UTC (default: now)")
+    p.set_defaults(func=cmd_materialize)
 
     p = sub.add_parser("summary", help="print what the warehouse holds")
     p.set_defaults(func=cmd_summary)

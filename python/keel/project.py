@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from functools import lru_cache
 from pathlib import Path
 
 PROJECT_ENV = "KEEL_PROJECT_DIR"
@@ -27,8 +29,8 @@ def project_dir() -> Path:
     )
 
 
-def run_dbt(args: list[str], quiet: bool = False) -> bool:
-    """Run a dbt command in-process against Keel's project and profile; True when it succeeded.
+def _invoke_dbt(args: list[str]):
+    """Run dbt in-process against Keel's project and profile and return dbt's result.
 
     The warehouse path is exported as an absolute path first so dbt and Python open the same file
     whatever the working directory.
@@ -39,6 +41,41 @@ def run_dbt(args: list[str], quiet: bool = False) -> bool:
 
     os.environ[WAREHOUSE_ENV] = str(warehouse_path())
     root = project_dir()
-    dirs = ["--project-dir", str(root), "--profiles-dir", str(root)]
-    result = dbtRunner().invoke([*(["--quiet"] if quiet else []), *args, *dirs])
-    return bool(result.success)
+    return dbtRunner().invoke([*args, "--project-dir", str(root), "--profiles-dir", str(root)])
+
+
+def run_dbt(args: list[str], quiet: bool = False) -> bool:
+    """Run a dbt command (e.g. ["build"]); True when it succeeded."""
+    return bool(_invoke_dbt([*(["--quiet"] if quiet else []), *args]).success)
+
+
+def compile_sql(jinja_sql: str) -> str:
+    """Render SQL that uses the project's macros (and ref) to the SQL dbt would run.
+
+    dbt reports compile errors (an unknown feature, say) through its own log, so on failure the
+    first line of its exception is raised as a ValueError.
+    """
+    result = _invoke_dbt(["--log-level", "none", "compile", "--no-populate-cache", "--inline", jinja_sql])
+    if not result.success:
+        message = str(result.exception or "dbt could not compile the query").strip()
+        raise ValueError(message.splitlines()[-1] if message else "dbt could not compile the query")
+    return result.result.results[0].node.compiled_code
+
+
+def manifest_path() -> Path:
+    """dbt's manifest (target/manifest.json), parsing the project first if it has none yet."""
+    path = project_dir() / "target" / "manifest.json"
+    if not path.exists() and not run_dbt(["parse"], quiet=True):
+        raise RuntimeError("dbt could not parse the project: run `keel dbt parse` to see why")
+    return path
+
+
+def manifest() -> dict:
+    """dbt's manifest as a dict; read again only when dbt has rewritten it."""
+    path = manifest_path()
+    return _read_manifest(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=2)
+def _read_manifest(path: str, mtime_ns: int) -> dict:
+    return json.loads(Path(path).read_text())

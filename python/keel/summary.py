@@ -30,6 +30,15 @@ def ingestion_totals(con) -> dict:
     return {**dict(zip(keys, row)), "reasons": dict(reasons)}
 
 
+def training_totals(con, relation: str = "training.train_purchase_propensity") -> dict:
+    """Size, label rate and time window of a training set (label column `label`, time `as_of`)."""
+    rows, entities, positives, first, last = con.execute(
+        f"select count(*), count(distinct user_id), sum(label), min(as_of), max(as_of) from {relation}"
+    ).fetchone()
+    return {"relation": relation, "rows": rows, "users": entities,
+            "label_rate": (positives or 0) / rows if rows else None, "first_as_of": first, "last_as_of": last}
+
+
 def print_summary(console: Console) -> None:
     path = warehouse_path()
     if not path.exists():
@@ -50,6 +59,20 @@ def print_summary(console: Console) -> None:
     for reason, n in totals["reasons"].items():
         table.add_row(f"  {reason}", f"{n:,}")
     console.print(table)
+    with connect() as con:
+        try:
+            training = training_totals(con)
+        except duckdb.CatalogException:
+            training = None
+    if training and training["rows"]:
+        console.print(
+            f"training set {training['relation']}: {training['rows']:,} rows "
+            f"({training['users']:,} users), label rate {training['label_rate']:.1%}, "
+            f"as-of {training['first_as_of']:%Y-%m-%d} to {training['last_as_of']:%Y-%m-%d}"
+        )
+    elif training:
+        console.print(f"training set {training['relation']}: empty "
+                      "(no as-of day has a closed label window yet)")
     console.print(f"warehouse: {path}")
-    console.print("explore it with SQL: from staging.stg_events, staging.stg_events__quarantine, "
-                  "monitoring.mon_ingestion (see README)")
+    console.print("explore it with SQL: from staging.stg_events, features.fv_user_activity, "
+                  "training.train_purchase_propensity, monitoring.mon_ingestion (see README)")

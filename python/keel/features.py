@@ -1,0 +1,168 @@
+"""The feature store's Python side: feature view definitions and point-in-time training frames.
+
+Feature views are dbt models whose yml carries ``config.meta.keel`` (entity, timestamp, ttl,
+owner, features); this module reads them from dbt's manifest, never from a copy. Historical
+frames are computed in the warehouse by the same ``point_in_time_join`` macro the training
+models use, rendered by dbt, so a notebook and a dbt model can never disagree on the rules.
+
+    frame = get_historical_features(spine, ["fv_user_activity"])   # from the warehouse
+    frame = get_online_features(spine, ["fv_user_activity"])       # from the online store
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pandas as pd
+
+from keel.project import compile_sql, manifest, manifest_path
+from keel.warehouse import connect
+
+# Names that reach SQL from a caller are checked against this before use; feature and view names
+# are also checked against the manifest.
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SPINE_RELATION = "keel_spine"
+_ROW = "keel_spine_row"
+
+
+@dataclass(frozen=True)
+class FeatureView:
+    """One feature view, as its yml declares it."""
+
+    name: str
+    entity: str
+    timestamp: str
+    ttl: str
+    owner: str
+    features: tuple[str, ...]
+    descriptions: dict[str, str]
+    relation: str          # quoted "database"."schema"."table", as dbt built it
+    latest_relation: str   # the view's latest-values model (what the online store holds)
+
+
+def _relation(node: dict) -> str:
+    return node.get("relation_name") or f'"{node["schema"]}"."{node["alias"]}"'
+
+
+def feature_views() -> dict[str, FeatureView]:
+    """Every feature view in the project, by name."""
+    nodes = [n for n in manifest()["nodes"].values() if n["resource_type"] == "model"]
+    by_name = {n["name"]: n for n in nodes}
+    views = {}
+    for node in nodes:
+        meta = node["config"].get("meta", {}).get("keel", {})
+        if "features" not in meta or "entity" not in meta:
+            continue
+        latest = by_name.get(f"{node['name']}_latest")
+        columns = node.get("columns", {})
+        views[node["name"]] = FeatureView(
+            name=node["name"],
+            entity=meta["entity"],
+            timestamp=meta["timestamp"],
+            ttl=str(meta["ttl"]),
+            owner=meta.get("owner", ""),
+            features=tuple(meta["features"]),
+            descriptions={f: columns.get(f, {}).get("description", "") for f in meta["features"]},
+            relation=_relation(node),
+            latest_relation=_relation(latest) if latest else "",
+        )
+    return views
+
+
+def choose(features, catalog: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    """('view' | 'view:feature', ...) to {view: [features asked for]}, in the order asked.
+
+    `catalog` maps each known view to its features. The same rules as the point_in_time_join
+    macro: a bare view name means all its features; a feature name may come from only one view.
+    """
+    if isinstance(features, str):
+        features = [features]
+    if not len(features):
+        raise ValueError("no features asked for: name feature views ('fv_user_activity') "
+                         "or features ('fv_user_activity:spend_7d')")
+    chosen: dict[str, list[str]] = {}
+    owner_of: dict[str, str] = {}
+    for item in features:
+        name, _, feature = str(item).partition(":")
+        if name not in catalog:
+            raise ValueError(f"unknown feature view {name!r}; feature views: {', '.join(sorted(catalog))}")
+        for f in [feature] if feature else catalog[name]:
+            if f not in catalog[name]:
+                raise ValueError(f"feature view {name} has no feature {f!r}; "
+                                 f"it has: {', '.join(catalog[name])}")
+            if owner_of.setdefault(f, name) != name:
+                raise ValueError(f"feature {f} is in both {owner_of[f]} and {name}; ask for one of them")
+            if f not in chosen.setdefault(name, []):
+                chosen[name].append(f)
+    return chosen
+
+
+def resolve(features) -> list[tuple[FeatureView, list[str]]]:
+    """Like choose(), against the project's feature views: [(view, [features])]."""
+    known = feature_views()
+    chosen = choose(features, {name: v.features for name, v in known.items()})
+    return [(known[name], fs) for name, fs in chosen.items()]
+
+
+@lru_cache(maxsize=64)
+def _point_in_time_sql(features: tuple[str, ...], timestamp: str, manifest_version: str) -> str:
+    """The macro rendered once per request shape and manifest (dbt's compile costs a second or
+    more); `manifest_version` is only part of the cache key."""
+    listed = ", ".join(repr(f) for f in features)
+    return compile_sql(f"{{{{ point_in_time_join('{SPINE_RELATION}', '{timestamp}', [{listed}]) }}}}")
+
+
+def get_historical_features(
+    spine: pd.DataFrame, features: list[str], timestamp: str = "as_of"
+) -> pd.DataFrame:
+    """The spine with, for each row, feature values as they were known at its `timestamp`.
+
+    `spine` needs the entity column of every view asked for and the `timestamp` column; other
+    columns (a label, say) are kept. One output row per spine row, in the spine's order; a row
+    whose entity has no feature row within a view's ttl gets nulls for that view.
+    """
+    views = resolve(features)
+    frame = _checked_spine(spine, [v.entity for v, _ in views], timestamp)
+    asked = tuple(f"{v.name}:{f}" for v, fs in views for f in fs)
+    sql = _point_in_time_sql(asked, timestamp, str(manifest_path().stat().st_mtime_ns))
+    frame[_ROW] = range(len(frame))
+    with connect() as con:
+        con.register(SPINE_RELATION, frame)
+        result = con.execute(f"select * from ({sql}) as joined order by {_ROW}").df()
+    return result.drop(columns=[_ROW])
+
+
+def _checked_spine(spine, entities: list[str], timestamp: str) -> pd.DataFrame:
+    """A copy of the spine fit for the join: names checked, times as naive UTC."""
+    if not isinstance(spine, pd.DataFrame):
+        raise ValueError("the spine must be a pandas DataFrame with entity and timestamp columns")
+    if not IDENTIFIER.match(timestamp):
+        raise ValueError(f"timestamp column {timestamp!r} is not a plain column name")
+    missing = [c for c in dict.fromkeys([*entities, timestamp]) if c not in spine.columns]
+    if missing:
+        raise ValueError(f"the spine has no column {', '.join(missing)} "
+                         f"(it has: {', '.join(map(str, spine.columns))})")
+    if _ROW in spine.columns:
+        raise ValueError(f"the spine may not have a column named {_ROW}")
+    frame = spine.copy()
+    try:
+        # naive times are taken as UTC, like every timestamp in the warehouse
+        ts = pd.to_datetime(frame[timestamp], format="ISO8601", utc=True)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"spine column {timestamp} does not hold timestamps: {e}") from None
+    frame[timestamp] = ts.dt.tz_localize(None).astype("datetime64[us]")
+    return frame
+
+
+def get_online_features(entities, features: list[str], now=None) -> pd.DataFrame:
+    """Latest unexpired feature values from the online store (see keel.online_store).
+
+    `entities`: a DataFrame (or dict of columns) holding each view's entity column, as a spine
+    does, or a plain list of ids when every view asked for has the same entity. One row per
+    entity, in order; an unknown or expired entity gets nulls.
+    """
+    from keel.online_store import default_store
+
+    return default_store().frame(entities, features, now=now)

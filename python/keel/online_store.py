@@ -1,0 +1,259 @@
+"""The online store: each feature view's latest values, in a SQLite file of its own.
+
+Serving must never hold the warehouse's lock (DuckDB lets one process in), so `keel materialize`
+copies every feature view's latest-values model (`<view>_latest`) out of the warehouse into
+``<warehouse>_online.sqlite`` beside it (or ``KEEL_ONLINE_STORE``). SQLite because it is in the
+standard library, answers a primary-key lookup in microseconds from any number of reader
+processes, and any analyst can open it with plain SQL.
+
+Swaps are atomic: the new store is written to a temporary file and renamed over the old one.
+Readers notice the new file (its inode changes) on their next lookup and reopen; a reader
+holding the old file keeps a consistent snapshot until then.
+
+Expiry is checked against the store's clock, not only when it is written: a value is served
+only while ``now < feature_ts + ttl`` (Feast keeps serving expired values: its issue 1802). The
+store's clock is the wall clock, unless it was materialized ``--as-of`` a past instant (replaying
+history, or simulated data); then it runs from that instant at the wall clock's pace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from keel.features import FeatureView, choose, feature_views
+from keel.warehouse import connect, warehouse_path
+
+ONLINE_STORE_ENV = "KEEL_ONLINE_STORE"
+CATALOG = "keel_feature_views"
+
+
+def store_path() -> Path:
+    """``KEEL_ONLINE_STORE``, else ``<warehouse stem>_online.sqlite`` beside the warehouse."""
+    if os.environ.get(ONLINE_STORE_ENV):
+        return Path(os.environ[ONLINE_STORE_ENV]).expanduser().resolve()
+    path = warehouse_path()
+    return path.with_name(f"{path.stem}_online.sqlite")
+
+
+def _epoch_us(moment: datetime | None) -> int:
+    """Microseconds since the epoch; naive datetimes are UTC, like the warehouse's."""
+    if moment is None:
+        return time.time_ns() // 1000
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_SQLITE_TYPES = (
+    (pa.types.is_integer, "integer"), (pa.types.is_boolean, "integer"),
+    (pa.types.is_floating, "real"), (pa.types.is_decimal, "real"),
+)
+
+
+def _sqlite_type(arrow_type: pa.DataType) -> str:
+    return next((t for test, t in _SQLITE_TYPES if test(arrow_type)), "text")
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+def materialize(as_of: datetime | None = None) -> dict[str, int]:
+    """Copy every feature view's latest unexpired values to a new online store; rows per view.
+
+    `as_of` (default now) is the instant the store describes: each entity's latest row at that
+    instant, none already expired then, and the store's clock starts there. With an `as_of`, the
+    latest-values models are rebuilt for it first (dbt var online_as_of).
+    """
+    views = list(feature_views().values())
+    if not views:
+        raise RuntimeError("the project has no feature views (models with config.meta.keel)")
+    missing = [v.name for v in views if not v.latest_relation]
+    if missing:
+        raise RuntimeError(f"no latest-values model for {', '.join(missing)}: add <view>_latest "
+                           "(see models/features/fv_user_activity_latest.sql)")
+    if as_of is not None:
+        # the latest-values models describe their view's newest instant unless told another
+        from keel.project import run_dbt
+
+        moment = as_of.astimezone(UTC).replace(tzinfo=None) if as_of.tzinfo else as_of
+        selected = [v.name + "_latest" for v in views]
+        online_vars = json.dumps({"online_as_of": moment.isoformat()})
+        if not run_dbt(["run", "--select", *selected, "--vars", online_vars], quiet=True):
+            raise RuntimeError(f"dbt could not rebuild {', '.join(selected)}: "
+                               "run `keel dbt build` to see why")
+    as_of_us = _epoch_us(as_of)
+    materialized_at_us = _epoch_us(None)
+    tables = {}
+    with connect() as con:
+        for view in views:
+            try:
+                tables[view.name] = con.execute(
+                    f"select * exclude (expires_at), epoch_us(expires_at) as expires_at_us "
+                    f"from {view.latest_relation} where epoch_us(expires_at) > ?", [as_of_us]
+                ).to_arrow_table()
+            except Exception as e:  # duckdb.CatalogException and friends: not built yet
+                if "does not exist" in str(e):
+                    raise RuntimeError(f"{view.latest_relation} is not built yet: "
+                                       "run `keel dbt build`") from None
+                raise
+    _write_store(store_path(), views, tables, as_of_us, materialized_at_us)
+    return {name: t.num_rows for name, t in tables.items()}
+
+
+def _write_store(path: Path, views: list[FeatureView], tables: dict[str, pa.Table],
+                 as_of_us: int, materialized_at_us: int) -> None:
+    """Write a complete store to a temporary file, then rename it over `path` (atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        con = sqlite3.connect(tmp)
+        try:
+            con.execute(f"create table {CATALOG} (view text primary key, entity text, features text, "
+                        "ttl text, owner text, rows integer, as_of_us integer, materialized_at_us integer)")
+            for view in views:
+                table = tables[view.name]
+                columns = [view.entity, "feature_ts", "expires_at_us", *view.features]
+                table = table.select(columns)
+                ddl = ", ".join(f"{_quote(c)} {_sqlite_type(table.schema.field(c).type)}" for c in columns)
+                con.execute(f"create table {_quote(view.name)} ({ddl}, primary key ({_quote(view.entity)})) "
+                            "without rowid")
+                values = [table.column(c).to_pylist() for c in columns]
+                values[1] = [ts.isoformat() if ts is not None else None for ts in values[1]]
+                placeholders = ", ".join("?" * len(columns))
+                con.executemany(f"insert into {_quote(view.name)} values ({placeholders})", zip(*values))
+                con.execute(f"insert into {CATALOG} values (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (view.name, view.entity, json.dumps(view.features), view.ttl, view.owner,
+                             table.num_rows, as_of_us, materialized_at_us))
+            con.commit()
+        finally:
+            con.close()
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+class OnlineStore:
+    """A reader of the online store that follows swaps: each lookup first checks (one stat call)
+    whether a new store has been renamed into place, and reopens it if so."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else store_path()
+        self._con: sqlite3.Connection | None = None
+        self._inode: int | None = None
+        self.views: dict[str, dict] = {}
+        self._plans: dict[tuple, list] = {}
+
+    def _refresh(self) -> None:
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no online store at {self.path}: run `keel materialize`") from None
+        if inode == self._inode:
+            return
+        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        rows = con.execute(f"select view, entity, features, as_of_us, materialized_at_us from {CATALOG}")
+        self.views = {
+            view: {"entity": entity, "features": tuple(json.loads(features)),
+                   "clock_offset_us": materialized_at_us - as_of_us}
+            for view, entity, features, as_of_us, materialized_at_us in rows
+        }
+        if self._con is not None:
+            self._con.close()
+        self._con, self._inode, self._plans = con, inode, {}
+
+    def _plan(self, features: tuple) -> list[tuple[str, str, list[str], str, str]]:
+        """Per view: (view, entity, features, one-id query, many-ids query); cached per request."""
+        if features not in self._plans:
+            chosen = choose(list(features), {v: d["features"] for v, d in self.views.items()})
+            plan = []
+            for view, fs in chosen.items():
+                entity = self.views[view]["entity"]
+                select = (f"select {_quote(entity)}, expires_at_us, {', '.join(map(_quote, fs))} "
+                          f"from {_quote(view)} where {_quote(entity)}")
+                plan.append((view, entity, fs, f"{select} = ?",
+                             f"{select} in (select value from json_each(?))"))
+            self._plans[features] = plan
+        return self._plans[features]
+
+    def lookup(self, entities, features, now: datetime | None = None) -> list[dict]:
+        """One dict per entity: {entity column: id, feature: value or None, ...}.
+
+        `entities` as for keel.features.get_online_features. Values expired by the store's clock
+        (or `now`, if given) are None, as are unknown entities.
+        """
+        self._refresh()
+        plan = self._plan(tuple(features) if not isinstance(features, str) else (features,))
+        keys = _entity_columns(entities, [p[1] for p in plan])
+        n = len(next(iter(keys.values())))
+        out = [{k: ids[i] for k, ids in keys.items()} for i in range(n)]
+        wall = _epoch_us(now)
+        for view, entity, fs, one, many in plan:
+            clock = wall if now is not None else wall - self.views[view]["clock_offset_us"]
+            ids = keys[entity]
+            if n == 1:
+                found = {r[0]: r for r in self._con.execute(one, (ids[0],))}
+            else:
+                found = {r[0]: r for r in self._con.execute(many, (json.dumps(list(ids), default=str),))}
+            for row, key in zip(out, ids):
+                hit = found.get(key)
+                live = hit is not None and hit[1] > clock
+                for i, f in enumerate(fs):
+                    row[f] = hit[i + 2] if live else None
+        return out
+
+    def frame(self, entities, features, now: datetime | None = None) -> pd.DataFrame:
+        """lookup() as a DataFrame: entity columns, then the features in the order asked."""
+        rows = self.lookup(entities, features, now=now)
+        return pd.DataFrame.from_records(rows)
+
+
+def _entity_columns(entities, needed: list[str]) -> dict[str, list]:
+    """The id lists for each entity column the views need, from a frame, a dict or a plain list."""
+    needed = list(dict.fromkeys(needed))
+    if isinstance(entities, pd.DataFrame | dict):
+        missing = [c for c in needed if c not in entities]
+        if missing:
+            raise ValueError(f"no column {', '.join(missing)} among the entities given")
+        columns = {c: list(entities[c]) for c in needed}
+    else:
+        if isinstance(entities, str | bytes | int):
+            entities = [entities]
+        if len(needed) > 1:
+            raise ValueError(f"these views have different entities ({', '.join(needed)}): "
+                             "pass a DataFrame or dict with one column per entity")
+        columns = {needed[0]: list(entities)}
+    if not len(next(iter(columns.values()))):
+        raise ValueError("no entities given")
+    return columns
+
+
+_DEFAULT: dict[Path, OnlineStore] = {}
+
+
+def default_store() -> OnlineStore:
+    """One reader per store path per process, so repeated lookups reuse its connection."""
+    path = store_path()
+    if path not in _DEFAULT:
+        _DEFAULT[path] = OnlineStore(path)
+    return _DEFAULT[path]
