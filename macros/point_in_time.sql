@@ -4,7 +4,9 @@
       spine      a relation (or CTE name) with one column per feature view entity (named as the
                  view's `entity`) and a time column
       timestamp  the spine's time column
-      features   a list of 'view' (all of its features) or 'view:feature'
+      features   a list of 'view' (all of its features) or 'view:feature'; an item may also
+                 be an ad-hoc view, {relation, entity, timestamp, ttl, features}, for a relation
+                 that is not a declared feature view (benchmarks, one-off analyses)
 
     One output row per spine row (spine columns first, then the features in the order asked),
     never fewer: a spine row without a match gets nulls. For each view the match is the latest
@@ -164,38 +166,46 @@
     {%- set by_name = {} -%}
     {%- set seen_features = {} -%}
     {%- for item in requested -%}
-        {%- set parts = item.split(':') -%}
-        {%- set name = parts[0] -%}
-        {%- if name not in by_name -%}
-            {%- set meta = feature_view_meta(name) -%}
-            {%- do by_name.update({name: {
-                'name': name,
-                'relation': ref(name),
-                'entity': meta.entity,
-                'timestamp': meta.timestamp,
-                'ttl_seconds': ttl_seconds(meta.ttl, name),
-                'all_features': meta.features,
-                'features': [],
-            }}) -%}
-            {%- do views.append(by_name[name]) -%}
+        {%- if item is mapping -%}
+            {#- an ad-hoc view (a relation not declared as a feature view): all keys given -#}
+            {%- do views.append({
+                'name': item.relation | string, 'relation': item.relation, 'entity': item.entity,
+                'timestamp': item.timestamp, 'ttl_seconds': ttl_seconds(item.ttl, item.relation),
+                'all_features': item.features, 'features': item.features}) -%}
+        {%- else -%}
+            {%- set parts = item.split(':') -%}
+            {%- set name = parts[0] -%}
+            {%- if name not in by_name -%}
+                {%- set meta = feature_view_meta(name) -%}
+                {%- do by_name.update({name: {
+                    'name': name,
+                    'relation': ref(name),
+                    'entity': meta.entity,
+                    'timestamp': meta.timestamp,
+                    'ttl_seconds': ttl_seconds(meta.ttl, name),
+                    'all_features': meta.features,
+                    'features': [],
+                }}) -%}
+                {%- do views.append(by_name[name]) -%}
+            {%- endif -%}
+            {%- set view = by_name[name] -%}
+            {%- set wanted = [parts[1]] if parts | length > 1 else view.all_features -%}
+            {%- for f in wanted -%}
+                {%- if execute and f not in view.all_features -%}
+                    {{ exceptions.raise_compiler_error(
+                        "feature view " ~ name ~ " has no feature " ~ f ~ "; it has: " ~ view.all_features | join(', ')) }}
+                {%- endif -%}
+                {%- if execute and f in seen_features and seen_features[f] != name -%}
+                    {{ exceptions.raise_compiler_error(
+                        "feature " ~ f ~ " is in both " ~ seen_features[f] ~ " and " ~ name
+                        ~ "; ask for one of them") }}
+                {%- endif -%}
+                {%- if f not in view.features -%}
+                    {%- do view.features.append(f) -%}
+                    {%- do seen_features.update({f: name}) -%}
+                {%- endif -%}
+            {%- endfor -%}
         {%- endif -%}
-        {%- set view = by_name[name] -%}
-        {%- set wanted = [parts[1]] if parts | length > 1 else view.all_features -%}
-        {%- for f in wanted -%}
-            {%- if execute and f not in view.all_features -%}
-                {{ exceptions.raise_compiler_error(
-                    "feature view " ~ name ~ " has no feature " ~ f ~ "; it has: " ~ view.all_features | join(', ')) }}
-            {%- endif -%}
-            {%- if execute and f in seen_features and seen_features[f] != name -%}
-                {{ exceptions.raise_compiler_error(
-                    "feature " ~ f ~ " is in both " ~ seen_features[f] ~ " and " ~ name
-                    ~ "; ask for one of them") }}
-            {%- endif -%}
-            {%- if f not in view.features -%}
-                {%- do view.features.append(f) -%}
-                {%- do seen_features.update({f: name}) -%}
-            {%- endif -%}
-        {%- endfor -%}
     {%- endfor -%}
     {{ return(views) }}
 {%- endmacro %}
