@@ -49,16 +49,23 @@ def run_dbt(args: list[str], quiet: bool = False) -> bool:
     return bool(_invoke_dbt([*(["--quiet"] if quiet else []), *args]).success)
 
 
-def compile_sql(jinja_sql: str) -> str:
+_DBT_HEADERS = ("Runtime Error", "Compilation Error", "Database Error", "Parsing Error", ">")
+
+
+def compile_sql(jinja_sql: str, dbt_vars: dict | None = None) -> str:
     """Render SQL that uses the project's macros (and ref) to the SQL dbt would run.
 
-    dbt reports compile errors (an unknown feature, say) through its own log, so on failure the
-    first line of its exception is raised as a ValueError.
+    A compile error (an unknown feature, say) is raised as a ValueError with dbt's message.
     """
-    result = _invoke_dbt(["--log-level", "none", "compile", "--no-populate-cache", "--inline", jinja_sql])
+    extra = ["--vars", json.dumps(dbt_vars)] if dbt_vars else []
+    result = _invoke_dbt(["--log-level", "none", "compile", "--no-populate-cache", *extra,
+                          "--inline", jinja_sql])
     if not result.success:
-        message = str(result.exception or "dbt could not compile the query").strip()
-        raise ValueError(message.splitlines()[-1] if message else "dbt could not compile the query")
+        # dbt's message is headers ("Runtime Error", "Compilation Error in ..."), the error itself,
+        # then "> in macro ..." lines: keep the error
+        lines = [line.strip() for line in str(result.exception or "").splitlines()]
+        errors = [line for line in lines if line and not line.startswith(_DBT_HEADERS)]
+        raise ValueError(errors[0] if errors else "dbt could not compile the query")
     return result.result.results[0].node.compiled_code
 
 

@@ -21,6 +21,9 @@ def test_run_goes_from_logs_to_a_summary(tmp_path):
     assert "rows ingested" in done.stderr and "4,000" in done.stderr
     assert "invalid_json" in done.stderr
     assert str(tmp_path / "wh" / "keel.duckdb") in done.stderr
+    # three days: no as-of day has a closed 7-day label window yet, and the run says so
+    assert "training set training.train_purchase_propensity: empty" in done.stderr
+    assert "online store" in done.stderr and "fv_user_activity" in done.stderr
 
     again = _keel("ingest", str(tmp_path / "logs"), warehouse=tmp_path / "wh" / "keel.duckdb")
     assert again.returncode == 0
@@ -40,3 +43,5 @@ def test_user_errors_are_one_line_without_a_traceback(tmp_path):
     assert no_warehouse.returncode == 2 and "no warehouse" in no_warehouse.stderr
     bad_date = _keel("simulate", "--start", "yesterday", warehouse=wh)
     assert bad_date.returncode == 2 and "Traceback" not in bad_date.stderr
+    bad_time = _keel("materialize", "--as-of", "noon", warehouse=wh)
+    assert bad_time.returncode == 2 and "not a date or time" in bad_time.stderr

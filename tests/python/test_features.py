@@ -1,0 +1,248 @@
+"""The feature store: feature views, point-in-time joins, the training set and the online store."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from keel.features import feature_views, get_historical_features, get_online_features
+from keel.ingest import ingest
+from keel.online_store import OnlineStore, materialize, store_path
+from keel.project import compile_sql, run_dbt
+from keel.simulate import SimulationConfig, simulate
+from keel.warehouse import WAREHOUSE_ENV
+
+FEATURE_MODELS = ("user_activity_daily", "user_categories_daily", "product_activity_daily",
+                  "fv_user_activity", "fv_product_popularity")
+
+
+def test_every_feature_view_declares_entity_timestamp_ttl_owner_and_described_features(built):
+    views = feature_views()
+    assert {"fv_user_activity", "fv_product_popularity"} <= set(views)
+    for view in views.values():
+        assert view.entity and view.timestamp and view.ttl and view.owner, view.name
+        assert view.features and all(view.descriptions[f] for f in view.features), view.name
+        assert view.latest_relation, f"{view.name} has no {view.name}_latest model"
+
+
+# -- the training set: no leakage ----------------------------------------------------------------
+
+# Each feature recomputed straight from stg_events with only events before as_of: a formulation
+# independent of the daily models and window functions the feature views use.
+RECOMPUTED = """
+with sample as (
+    select user_id, as_of
+    from training.train_purchase_propensity
+    order by hash(user_id, as_of)
+    limit 300
+),
+before as (
+    select s.user_id, s.as_of, e.event_name, e.event_ts, e.session_id, e.item_category, e.value,
+           date_diff('day', cast(e.event_ts as date), cast(s.as_of as date) - 1) as days_ago
+    from sample as s
+    join staging.stg_events as e on e.user_id = s.user_id and e.event_ts < s.as_of
+),
+sessions as (
+    select user_id, as_of, session_id, max(days_ago) as days_ago,
+           bool_or(event_name = 'add_to_cart') as has_cart, bool_or(event_name = 'purchase') as has_purchase
+    from before where days_ago < 30
+    group by all
+)
+select
+    s.user_id, s.as_of,
+    count(*) filter (where b.event_name = 'view_item' and b.days_ago < 7) as item_views_7d,
+    count(*) filter (where b.event_name = 'add_to_cart' and b.days_ago < 1) as add_to_carts_1d,
+    count(*) filter (where b.event_name = 'purchase' and b.days_ago < 30) as purchases_30d,
+    cast(coalesce(sum(cast(b.value as decimal(18, 2)))
+                  filter (where b.event_name = 'purchase' and b.days_ago < 30), 0) as double) as spend_30d,
+    count(distinct b.item_category) filter (where b.days_ago < 30) as distinct_categories_30d,
+    min(b.days_ago) as days_since_last_visit,
+    min(b.days_ago) filter (where b.event_name = 'purchase') as days_since_last_purchase,
+    (select 1 - count(*) filter (where x.has_cart and x.has_purchase)
+                / nullif(count(*) filter (where x.has_cart), 0)
+     from sessions as x where x.user_id = s.user_id and x.as_of = s.as_of) as cart_abandonment_rate_30d
+from sample as s
+left join before as b on b.user_id = s.user_id and b.as_of = s.as_of
+group by all
+"""
+CHECKED = ("item_views_7d", "add_to_carts_1d", "purchases_30d", "spend_30d", "distinct_categories_30d",
+           "days_since_last_visit", "days_since_last_purchase", "cart_abandonment_rate_30d")
+
+
+def test_training_features_equal_a_recomputation_from_events_before_as_of(sql):
+    """The leakage test: no feature in the training set saw an event at or after its as_of."""
+    expected = {(r[0], r[1]): r[2:] for r in sql(RECOMPUTED)}
+    assert len(expected) == 300
+    actual = {(r[0], r[1]): r[2:] for r in sql(
+        f"select user_id, as_of, {', '.join(CHECKED)} from training.train_purchase_propensity")}
+    for key, want in expected.items():
+        got = actual[key]
+        for name, w, g in zip(CHECKED, want, got):
+            if isinstance(w, float) or isinstance(g, float):
+                assert g == pytest.approx(w, abs=1e-9), (key, name)
+            else:
+                assert g == w, (key, name, g, w)
+
+
+def test_training_set_labels_only_closed_windows_and_keeps_every_spine_row(sql):
+    [(last_event,)] = sql("select max(event_ts) from staging.stg_events")
+    [(rows, spine_rows, latest_as_of, positives)] = sql("""
+        select count(*), (select count(*) from training.train_purchase_propensity_spine),
+               max(as_of), sum(label)
+        from training.train_purchase_propensity""")
+    assert rows == spine_rows > 0
+    assert latest_as_of + timedelta(days=7) <= last_event
+    assert 0 < positives < rows
+
+
+def test_portable_point_in_time_join_gives_the_same_rows_as_duckdb_asof(built, sql):
+    jinja = ("select * from ({{ point_in_time_join('training.train_purchase_propensity_spine', 'as_of', "
+             "['fv_user_activity']) }})")
+    asof = compile_sql(jinja)
+    portable = compile_sql(jinja, dbt_vars={"portable_point_in_time_join": True})
+    assert "asof" in asof.lower() and "asof" not in portable.lower()
+    [(n,)] = sql(f"select count(*) from ({asof})")
+    assert n == sql("select count(*) from training.train_purchase_propensity_spine")[0][0]
+    assert sql(f"select count(*) from (({asof}) except all ({portable}))") == [(0,)]
+    assert sql(f"select count(*) from (({portable}) except all ({asof}))") == [(0,)]
+
+
+# -- the Python API ------------------------------------------------------------------------------
+
+def test_historical_features_keep_spine_order_and_rows_and_match_the_training_set(built, sql):
+    sample = sql("select user_id, as_of, label, item_views_7d, spend_30d "
+                 "from training.train_purchase_propensity order by hash(user_id, as_of) limit 50")
+    spine = pd.DataFrame([(u, a, lbl) for u, a, lbl, *_ in sample], columns=["user_id", "as_of", "label"])
+    spine = pd.concat([spine, pd.DataFrame({"user_id": ["nobody"], "as_of": [spine.as_of[0]], "label": [0]})])
+    frame = get_historical_features(spine, ["fv_user_activity:item_views_7d", "fv_user_activity:spend_30d"])
+    assert list(frame.columns) == ["user_id", "as_of", "label", "item_views_7d", "spend_30d"]
+    assert list(frame.user_id) == list(spine.user_id)
+    assert [tuple(r) for r in frame.iloc[:-1][["item_views_7d", "spend_30d"]].itertuples(index=False)] == \
+        [(r[3], r[4]) for r in sample]
+    assert frame.iloc[-1][["item_views_7d", "spend_30d"]].isna().all()
+
+
+def test_historical_features_refuse_bad_requests_with_one_clear_line(built):
+    spine = pd.DataFrame({"user_id": ["u1"], "as_of": ["2026-01-05"]})
+    cases = {
+        "unknown feature view 'fv_nope'": (spine, ["fv_nope"]),
+        "has no feature 'nope'": (spine, ["fv_user_activity:nope"]),
+        "in both fv_user_activity and fv_product_popularity":
+            (spine, ["fv_user_activity", "fv_product_popularity"]),
+        "the spine has no column as_of": (spine.rename(columns={"as_of": "t"}), ["fv_user_activity"]),
+        "does not hold timestamps": (spine.assign(as_of=["not a time"]), ["fv_user_activity"]),
+    }
+    for message, (frame, features) in cases.items():
+        with pytest.raises(ValueError, match=message):
+            get_historical_features(frame, features)
+    with pytest.raises(ValueError, match="not a plain column name"):
+        get_historical_features(spine.assign(**{"as of; drop": 1}), ["fv_user_activity"],
+                                timestamp="as of; drop")
+
+
+# -- the online store ----------------------------------------------------------------------------
+
+@pytest.fixture
+def online(built, tmp_path, monkeypatch):
+    monkeypatch.setenv("KEEL_ONLINE_STORE", str(tmp_path / "online.sqlite"))
+    [(newest,)] = duckdb.connect(str(built["path"])).execute(
+        "select max(feature_ts) from features.fv_user_activity").fetchall()
+    return newest
+
+
+def test_online_features_equal_historical_features_at_the_materialized_instant(online, sql):
+    as_of = online - timedelta(days=2)
+    counts = materialize(as_of=as_of)
+    assert counts["fv_user_activity"] > 0 and counts["fv_product_popularity"] > 0
+    users = [u for (u,) in sql("select distinct user_id from features.fv_user_activity order by 1 limit 40")]
+    spine = pd.DataFrame({"user_id": users + ["nobody"], "as_of": as_of})
+    historical = get_historical_features(spine, ["fv_user_activity"])
+    live = get_online_features(spine, ["fv_user_activity"], now=as_of + timedelta(seconds=1))
+    assert list(live.columns) == ["user_id", *feature_views()["fv_user_activity"].features]
+    for column in live.columns[1:]:
+        assert [None if pd.isna(v) else v for v in live[column]] == \
+            [None if pd.isna(v) else v for v in historical[column]], column
+    assert live.iloc[-1, 1:].isna().all()
+
+
+def test_online_store_never_serves_an_expired_value(online, sql):
+    materialize(as_of=online)
+    store = OnlineStore()
+    [(user, feature_ts)] = sql("select user_id, feature_ts from features.fv_user_activity_latest "
+                               "order by feature_ts, user_id limit 1")
+    expires = feature_ts + timedelta(days=30)
+    [fresh] = store.lookup([user], ["fv_user_activity:item_views_30d"], now=expires - timedelta(seconds=1))
+    [stale] = store.lookup([user], ["fv_user_activity:item_views_30d"], now=expires)
+    assert fresh["item_views_30d"] is not None and stale["item_views_30d"] is None
+    # without `now`, the store's clock starts at its as_of and runs with the wall clock
+    [live] = store.lookup([user], ["fv_user_activity:item_views_30d"])
+    assert live["item_views_30d"] is not None
+
+
+def test_materialize_swaps_the_store_atomically_under_a_reader(online, sql):
+    materialize(as_of=online)
+    reader = OnlineStore()
+    [user] = [u for (u,) in sql("select user_id from features.fv_user_activity_latest limit 1")]
+    before = reader.lookup([user], ["fv_user_activity"], now=online)[0]
+    inode = os.stat(store_path()).st_ino
+    materialize(as_of=online - timedelta(days=5))
+    assert os.stat(store_path()).st_ino != inode
+    assert not list(Path(store_path()).parent.glob(".*.tmp"))
+    after = reader.lookup([user], ["fv_user_activity"], now=online - timedelta(days=5))[0]
+    assert after != before  # five days earlier, the same reader sees the new store's values
+
+
+def test_online_lookups_refuse_bad_requests(online, tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="keel materialize"):
+        OnlineStore(tmp_path / "missing.sqlite").lookup(["u1"], ["fv_user_activity"])
+    materialize(as_of=online)
+    store = OnlineStore()
+    with pytest.raises(ValueError, match="has no feature"):
+        store.lookup(["u1"], ["fv_user_activity:nope"])
+    with pytest.raises(ValueError, match="different entities"):
+        store.lookup(["u1"], ["fv_user_activity:spend_7d", "fv_product_popularity:revenue_7d"])
+    with pytest.raises(ValueError, match="no column item_id"):
+        store.lookup({"user_id": ["u1"]}, ["fv_product_popularity"])
+
+
+# -- incremental feature views -------------------------------------------------------------------
+
+def _fingerprints(path: Path) -> dict:
+    con = duckdb.connect(str(path))
+    try:
+        out = {}
+        for model in FEATURE_MODELS:
+            columns = [c for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'features' "
+                "and table_name = ? and column_name <> 'loaded_through_batch'", [model]).fetchall()]
+            out[model] = con.execute(f"select count(*), sum(hash({', '.join(columns)})) "
+                                     f"from features.{model}").fetchone()
+        return out
+    finally:
+        con.close()
+
+
+def test_incremental_feature_views_with_late_data_match_a_full_refresh(tmp_path, monkeypatch):
+    path = tmp_path / "wh" / "keel.duckdb"
+    monkeypatch.setenv(WAREHOUSE_ENV, str(path))
+    base = SimulationConfig(events=6_000, users=150, days=6, malformed_rate=0.02, seed=3)
+    simulate(base, tmp_path / "first")
+    ingest([tmp_path / "first"])
+    assert run_dbt(["build"], quiet=True)
+    # two new days, then a late file for a day already built
+    simulate(SimulationConfig(events=2_000, users=150, days=2, seed=4, start=datetime(2026, 1, 7).date()),
+             tmp_path / "next")
+    simulate(SimulationConfig(events=500, users=150, days=1, seed=5, start=datetime(2026, 1, 3).date()),
+             tmp_path / "late")
+    ingest([tmp_path / "next"])
+    assert run_dbt(["run", "--select", "+features"], quiet=True)
+    ingest([tmp_path / "late"])
+    assert run_dbt(["run", "--select", "+features"], quiet=True)
+    incremental = _fingerprints(path)
+    assert run_dbt(["run", "--select", "features", "--full-refresh"], quiet=True)
+    assert _fingerprints(path) == incremental
