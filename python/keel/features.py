@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from keel.project import compile_sql, manifest, manifest_path
+from keel.project import compile_sql, manifest
 from keel.warehouse import connect
 
 # Names that reach SQL from a caller are checked against this before use; feature and view names
@@ -107,9 +107,9 @@ def resolve(features) -> list[tuple[FeatureView, list[str]]]:
 
 
 @lru_cache(maxsize=64)
-def _point_in_time_sql(features: tuple[str, ...], timestamp: str, manifest_version: str) -> str:
-    """The macro rendered once per request shape and manifest (dbt's compile costs a second or
-    more); `manifest_version` is only part of the cache key."""
+def _point_in_time_sql(features: tuple[str, ...], timestamp: str, definitions: tuple) -> str:
+    """The macro rendered once per request and view definitions (dbt's compile costs a second or
+    more, and rewrites the manifest); `definitions` is only part of the cache key."""
     listed = ", ".join(repr(f) for f in features)
     return compile_sql(f"{{{{ point_in_time_join('{SPINE_RELATION}', '{timestamp}', [{listed}]) }}}}")
 
@@ -126,7 +126,8 @@ def get_historical_features(
     views = resolve(features)
     frame = _checked_spine(spine, [v.entity for v, _ in views], timestamp)
     asked = tuple(f"{v.name}:{f}" for v, fs in views for f in fs)
-    sql = _point_in_time_sql(asked, timestamp, str(manifest_path().stat().st_mtime_ns))
+    definitions = tuple((v.name, v.entity, v.timestamp, v.ttl, v.features, v.relation) for v, _ in views)
+    sql = _point_in_time_sql(asked, timestamp, definitions)
     frame[_ROW] = range(len(frame))
     with connect() as con:
         con.register(SPINE_RELATION, frame)

@@ -75,6 +75,8 @@ def materialize(as_of: datetime | None = None) -> dict[str, int]:
     instant, none already expired then, and the store's clock starts there. With an `as_of`, the
     latest-values models are rebuilt for it first (dbt var online_as_of).
     """
+    if not warehouse_path().exists():
+        raise FileNotFoundError(f"no warehouse at {warehouse_path()}: run `keel run` first")
     views = list(feature_views().values())
     if not views:
         raise RuntimeError("the project has no feature views (models with config.meta.keel)")

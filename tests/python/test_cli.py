@@ -45,3 +45,5 @@ def test_user_errors_are_one_line_without_a_traceback(tmp_path):
     assert bad_date.returncode == 2 and "Traceback" not in bad_date.stderr
     bad_time = _keel("materialize", "--as-of", "noon", warehouse=wh)
     assert bad_time.returncode == 2 and "not a date or time" in bad_time.stderr
+    no_store_yet = _keel("materialize", warehouse=wh)
+    assert no_store_yet.returncode == 2 and "no warehouse" in no_store_yet.stderr and not wh.exists()
