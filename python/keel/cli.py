@@ -116,6 +116,17 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from keel.train import train
+
+    result = train(args.model, search=args.search)
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()
+                      if k in ("roc_auc", "pr_auc", "log_loss", "brier") and v is not None)
+    console.print(f"{result.model} version {result.version} (run {result.run_id[:12]}): trained on "
+                  f"{result.train_rows:,} rows, tested on the last {result.test_rows:,}: {shown}")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from keel.summary import print_summary
 
@@ -170,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", type=parse_timestamp, default=None,
                    help="the instant the store describes, YYYY-MM-DD[THH:MM:SS] UTC (default: now)")
     p.set_defaults(func=cmd_materialize)
+
+    p = sub.add_parser("train", help="fit an ML model (a dbt exposure of type ml) and register a version")
+    p.add_argument("model", help="the exposure's name, e.g. purchase_propensity")
+    p.add_argument("--search", action="store_true", help="try the spec's search grid (time-ordered CV) first")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("summary", help="print what the warehouse holds")
     p.set_defaults(func=cmd_summary)

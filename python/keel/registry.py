@@ -1,0 +1,178 @@
+"""The model registry: append-only tables in the warehouse and artifact files beside it.
+
+Like raw history, registry tables are never dbt models (dbt reads them as sources), so
+`dbt build --full-refresh` cannot touch them; current state (aliases, champions) is built over
+them by models/registry/. Rows are only ever inserted. An artifact is a joblib file whose sha256
+is in registry.model_versions, and it is never unpickled before its bytes match that hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import joblib
+
+from keel.warehouse import warehouse_path
+
+REGISTRY_DDL = (
+    "create schema if not exists registry",
+    """
+    create table if not exists registry.runs (
+        run_id            varchar primary key,
+        model             varchar not null,
+        kind              varchar not null,  -- train, search_trial or reproduce
+        status            varchar not null,  -- succeeded or failed
+        started_at        timestamp not null,
+        finished_at       timestamp not null,
+        duration_seconds  double,
+        git_commit        varchar,
+        manifest_sha256   varchar,
+        training_relation varchar,
+        rows              bigint,
+        data_sha256       varchar,           -- of the training frame, in a fixed order
+        train_from        timestamp,
+        train_to          timestamp,
+        test_from         timestamp,
+        test_to           timestamp,
+        raw_watermark     bigint,            -- the last raw batch when the run read its data
+        estimator         varchar,
+        params            varchar,           -- JSON
+        library_versions  varchar,           -- JSON
+        parent_run_id     varchar,           -- the search a trial belongs to, or the reproduced run
+        error             varchar
+    )
+    """,
+    """
+    create table if not exists registry.model_versions (
+        model           varchar not null,
+        version         integer not null,
+        run_id          varchar not null,
+        created_at      timestamp not null,
+        artifact_path   varchar not null,
+        artifact_sha256 varchar not null,
+        features        varchar not null,    -- JSON: [{name, type}]
+        estimator       varchar not null,
+        params          varchar not null,    -- JSON
+        primary key (model, version)
+    )
+    """,
+    """
+    create table if not exists registry.metrics (
+        run_id  varchar not null,
+        model   varchar not null,
+        split   varchar not null,            -- test, or cv for search trials
+        slice   varchar,                     -- null for all rows, else column=value
+        metric  varchar not null,
+        value   double
+    )
+    """,
+    """
+    create table if not exists registry.calibration (
+        run_id        varchar not null,
+        model         varchar not null,
+        bin           integer not null,
+        lower_bound   double not null,
+        upper_bound   double not null,
+        rows          bigint not null,
+        mean_score    double not null,
+        positive_rate double not null
+    )
+    """,
+    """
+    create table if not exists registry.reference_profiles (
+        model    varchar not null,
+        version  integer not null,
+        feature  varchar not null,
+        profile  varchar not null,           -- JSON: bins, shares, mean, std, null rate, sample
+        primary key (model, version, feature)
+    )
+    """,
+    """
+    create table if not exists registry.alias_events (
+        model       varchar not null,
+        alias       varchar not null,
+        version     integer not null,
+        changed_at  timestamp not null,
+        changed_by  varchar not null,
+        reason      varchar,
+        forced      boolean not null,
+        checks      varchar not null         -- JSON: each gate, its numbers and whether it passed
+    )
+    """,
+)
+
+
+def ensure_registry(con) -> None:
+    for ddl in REGISTRY_DDL:
+        con.execute(ddl)
+
+
+def artifact_dir() -> Path:
+    """Where artifacts live: beside the warehouse, named after it."""
+    path = warehouse_path()
+    return path.with_name(f"{path.stem}_artifacts")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_artifact(obj, model: str, run_id: str) -> tuple[Path, str]:
+    """Write `obj` with joblib (aside, then renamed into place); returns (path, sha256)."""
+    path = artifact_dir() / model / f"{run_id}.joblib"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    joblib.dump(obj, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path, sha256_file(path)
+
+
+def load_artifact(path: str | Path, expected_sha256: str):
+    """Unpickle an artifact only after its bytes hash to what the registry recorded."""
+    path = Path(path)
+    if not path.exists():
+        raise RuntimeError(f"artifact {path} is missing")
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise RuntimeError(f"artifact {path} has sha256 {actual[:12]}…, the registry recorded "
+                           f"{expected_sha256[:12]}…: refusing to load it")
+    return joblib.load(path)
+
+
+def version_row(con, model: str, version: int) -> dict:
+    row = con.execute(
+        "select v.*, r.test_from, r.test_to from registry.model_versions as v "
+        "join registry.runs as r using (run_id) where v.model = ? and v.version = ?", [model, version]
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"{model} has no version {version}")
+    names = [d[0] for d in con.description]
+    return dict(zip(names, row))
+
+
+def current_alias(con, model: str, alias: str) -> int | None:
+    """The version an alias points at now: its latest event."""
+    row = con.execute(
+        "select version from registry.alias_events where model = ? and alias = ? "
+        "order by changed_at desc limit 1", [model, alias]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def test_metrics(con, run_id: str) -> dict[str, float]:
+    rows = con.execute("select metric, value from registry.metrics "
+                       "where run_id = ? and split = 'test' and slice is null", [run_id]).fetchall()
+    return dict(rows)
+
+
+def as_json(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)

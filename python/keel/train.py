@@ -1,0 +1,243 @@
+"""`keel train MODEL`: fit a spec's scikit-learn pipeline on its training relation and register it.
+
+Reads the spec from the manifest and the training relation from the warehouse, splits by time
+(the last `test_days` as-of days are held out, after a `gap_days` gap so no training label looks
+into the test window), fits a Pipeline with its preprocessing inside (so scoring applies exactly
+what training did), evaluates on the held-out window, and writes the run, the version, its
+metrics, calibration and a frozen reference profile per feature in one transaction. A failed
+run is recorded too, with its error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import platform
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+
+import numpy as np
+import pandas as pd
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import TimeSeriesSplit
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from keel.evaluation import calibration_bins, classification_metrics, reference_profile, slice_metrics
+from keel.project import manifest_path, project_dir
+from keel.registry import as_json, ensure_registry, save_artifact
+from keel.spec import METRICS, ModelSpec, SpecError, check_columns, load_spec
+from keel.warehouse import connect
+
+LIBRARIES = ("scikit-learn", "numpy", "pandas", "duckdb", "dbt-core", "joblib")
+
+
+@dataclass
+class TrainResult:
+    model: str
+    version: int
+    run_id: str
+    rows: int
+    train_rows: int
+    test_rows: int
+    metrics: dict
+    data_sha256: str
+
+
+def build_pipeline(spec: ModelSpec, params: dict) -> Pipeline:
+    """Imputation (with missing-value indicators), scaling and the estimator, as one object."""
+    estimator = spec.estimator_class()()
+    try:
+        estimator.set_params(**params)
+    except ValueError as e:
+        raise SpecError(f"{spec.name}: meta.keel.params: {e}") from None
+    return Pipeline([
+        ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+        ("scale", StandardScaler()),
+        ("model", estimator),
+    ])
+
+
+def read_training_frame(con, spec: ModelSpec) -> pd.DataFrame:
+    """The training relation's spec columns, in a fixed order (so its hash is stable)."""
+    try:
+        columns = [c for (c,) in con.execute(f"select column_name from (describe {spec.training_relation})")
+                   .fetchall()]
+    except Exception as e:  # not built yet
+        raise SpecError(f"{spec.name}: training relation {spec.training_relation} cannot be read "
+                        f"({str(e).splitlines()[0]}): run `keel dbt build`") from None
+    check_columns(spec, columns)
+    wanted = list(dict.fromkeys([spec.entity, spec.timestamp, spec.label, *spec.features, *spec.slices]))
+    quoted = ", ".join(f'"{c}"' for c in wanted)
+    return con.execute(f"select {quoted} from {spec.training_relation} "
+                       f'order by "{spec.timestamp}", "{spec.entity}"').df()
+
+
+def split_by_time(frame: pd.DataFrame, spec: ModelSpec):
+    """(train, test, window): test = the last test_days days of as-of times; train ends gap_days
+    before the test starts."""
+    ts = pd.to_datetime(frame[spec.timestamp])
+    last = ts.max().normalize()
+    test_from = last - pd.Timedelta(days=spec.test_days - 1)
+    gap_days = spec.gap_days
+    train_to = test_from - pd.Timedelta(days=gap_days)
+    train, test = frame[ts < train_to], frame[ts >= test_from]
+    if train.empty or test.empty:
+        raise SpecError(f"{spec.name}: meta.keel.split: the training set spans {ts.min():%Y-%m-%d} to "
+                        f"{ts.max():%Y-%m-%d}, too short for {spec.test_days} test days after a "
+                        f"{gap_days}-day gap")
+    window = {"train_from": ts.min(), "train_to": train_to, "test_from": test_from, "test_to": ts.max()}
+    return train, test, window
+
+
+def check_label(frame: pd.DataFrame, spec: ModelSpec) -> None:
+    if frame.empty:
+        raise SpecError(f"{spec.name}: the training set {spec.training_relation} is empty")
+    values = set(pd.unique(frame[spec.label].dropna()))
+    if frame[spec.label].isna().any() or not values <= {0, 1} or len(values) < 2:
+        raise SpecError(f"{spec.name}: meta.keel.label: {spec.label} must be binary (0/1, no nulls, both "
+                        f"present); it has {sorted(map(str, values))[:5]}")
+
+
+def data_hash(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_dir(), capture_output=True,
+                             text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=project_dir(), capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _library_versions() -> dict:
+    return {"python": platform.python_version(), **{lib: package_version(lib) for lib in LIBRARIES}}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _grid(search: dict) -> list[dict]:
+    keys = sorted(search)
+    return [dict(zip(keys, values)) for values in itertools.product(*(search[k] for k in keys))]
+
+
+def _cv_score(spec: ModelSpec, params: dict, train: pd.DataFrame, y: np.ndarray, folds: int = 3) -> float:
+    """Mean primary metric over time-ordered folds (each fold trains on the past only)."""
+    scores = []
+    x = train[list(spec.features)]
+    for fit_idx, val_idx in TimeSeriesSplit(n_splits=folds).split(x):
+        pipeline = build_pipeline(spec, params).fit(x.iloc[fit_idx], y[fit_idx])
+        p = pipeline.predict_proba(x.iloc[val_idx])[:, 1]
+        scores.append(classification_metrics(y[val_idx], p, spec.threshold)[spec.primary_metric])
+    scores = [s for s in scores if s is not None]
+    if not scores:
+        return float("nan")
+    return float(np.mean(scores))
+
+
+def train(name: str, search: bool = False) -> TrainResult:
+    """Train model `name` from its spec and register a new version; see the module docstring."""
+    spec = load_spec(name)
+    started, clock = _now(), time.perf_counter()
+    run_id = uuid.uuid4().hex
+    with connect() as con:
+        ensure_registry(con)
+        frame = read_training_frame(con, spec)
+        check_label(frame, spec)
+        train_rows, test_rows, window = split_by_time(frame, spec)
+        watermark = con.execute("select max(batch_id) from raw.batches").fetchone()[0]
+        run = {
+            "model": spec.name, "git_commit": _git_commit(),
+            "manifest_sha256": hashlib.sha256(manifest_path().read_bytes()).hexdigest(),
+            "training_relation": spec.training_relation, "rows": len(frame),
+            "data_sha256": data_hash(frame), "raw_watermark": watermark, "estimator": spec.estimator,
+            "library_versions": as_json(_library_versions()), **window,
+        }
+        y_train = train_rows[spec.label].to_numpy(dtype=int)
+        y_test = test_rows[spec.label].to_numpy(dtype=int)
+        params = dict(spec.params)
+        try:
+            if search and spec.search:
+                params = _search(con, spec, run, run_id, train_rows, y_train)
+            pipeline = build_pipeline(spec, params).fit(train_rows[list(spec.features)], y_train)
+            p = pipeline.predict_proba(test_rows[list(spec.features)])[:, 1]
+            headline = classification_metrics(y_test, p, spec.threshold)
+            slices = slice_metrics(test_rows, y_test, p, spec.slices, spec.threshold)
+            calibration = calibration_bins(y_test, p, spec.calibration_bins)
+            profiles = {f: reference_profile(train_rows[f]) for f in spec.features}
+            path, sha = save_artifact(pipeline, spec.name, run_id)
+        except SpecError:
+            raise
+        except Exception as e:  # the run failed: record it, then say so in one line
+            _record_run(con, run_id, run, "train", "failed", started, clock, params,
+                        error=f"{type(e).__name__}: {e}")
+            raise RuntimeError(f"training {spec.name} failed (run {run_id} recorded): {e}") from None
+        features = [{"name": f, "type": str(frame[f].dtype)} for f in spec.features]
+        con.execute("begin transaction")
+        try:
+            _record_run(con, run_id, run, "train", "succeeded", started, clock, params)
+            version = con.execute("select coalesce(max(version), 0) + 1 from registry.model_versions "
+                                  "where model = ?", [spec.name]).fetchone()[0]
+            con.execute("insert into registry.model_versions values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [spec.name, version, run_id, _now(), str(path), sha, as_json(features),
+                         spec.estimator, as_json(params)])
+            metric_rows = [(run_id, spec.name, "test", None, k, v) for k, v in headline.items()]
+            metric_rows += [(run_id, spec.name, "test", s["slice"], k, v)
+                            for s in slices for k, v in s.items() if k != "slice"]
+            con.executemany("insert into registry.metrics values (?, ?, ?, ?, ?, ?)", metric_rows)
+            con.executemany("insert into registry.calibration values (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(run_id, spec.name, b["bin"], b["lower"], b["upper"], b["rows"],
+                              b["mean_score"], b["positive_rate"]) for b in calibration])
+            con.executemany("insert into registry.reference_profiles values (?, ?, ?, ?)",
+                            [(spec.name, version, f, as_json(prof)) for f, prof in profiles.items()])
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            path.unlink(missing_ok=True)
+            raise
+    return TrainResult(spec.name, version, run_id, len(frame), len(train_rows), len(test_rows), headline,
+                       run["data_sha256"])
+
+
+def _search(con, spec: ModelSpec, run: dict, parent: str, train_rows: pd.DataFrame, y: np.ndarray) -> dict:
+    """Try every parameter combination of spec.search with time-ordered CV; each trial is a run."""
+    better = METRICS[spec.primary_metric]
+    best, best_score = dict(spec.params), None
+    for combination in _grid(spec.search):
+        params = {**spec.params, **combination}
+        started, clock, trial_id = _now(), time.perf_counter(), uuid.uuid4().hex
+        try:
+            score = _cv_score(spec, params, train_rows, y)
+        except Exception as e:
+            _record_run(con, trial_id, run, "search_trial", "failed", started, clock, params,
+                        parent=parent, error=f"{type(e).__name__}: {e}")
+            continue
+        _record_run(con, trial_id, run, "search_trial", "succeeded", started, clock, params, parent=parent)
+        con.execute("insert into registry.metrics values (?, ?, 'cv', null, ?, ?)",
+                    [trial_id, spec.name, spec.primary_metric, score])
+        improves = best_score is None or (score > best_score if better else score < best_score)
+        if not np.isnan(score) and improves:
+            best, best_score = params, score
+    return best
+
+
+def _record_run(con, run_id: str, run: dict, kind: str, status: str, started: datetime, clock: float,
+                params: dict, parent: str | None = None, error: str | None = None) -> None:
+    con.execute(
+        "insert into registry.runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run_id, run["model"], kind, status, started, _now(), time.perf_counter() - clock,
+         run["git_commit"], run["manifest_sha256"], run["training_relation"], run["rows"],
+         run["data_sha256"], run["train_from"], run["train_to"], run["test_from"], run["test_to"],
+         run["raw_watermark"], run["estimator"], as_json(params), run["library_versions"], parent, error],
+    )
+
