@@ -127,6 +127,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    from keel.promote import promote
+
+    checks = promote(args.model, args.version, alias=args.alias, force=args.force, reason=args.reason)
+    for c in checks:
+        mark = "[green]pass[/]" if c["passed"] else "[red]FAIL[/]"
+        console.print(f"  {mark} {c['check']}: {c['value'] if c['value'] is None else round(c['value'], 4)}")
+    forced = " (forced)" if args.force else ""
+    console.print(f"{args.model} v{args.version} is now {args.alias}{forced}")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from keel.summary import print_summary
 
@@ -186,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="the exposure's name, e.g. purchase_propensity")
     p.add_argument("--search", action="store_true", help="try the spec's search grid (time-ordered CV) first")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("promote", help="point an alias (default champion) at a version if its gates pass")
+    p.add_argument("model")
+    p.add_argument("version", type=int)
+    p.add_argument("--alias", default="champion", help="default %(default)s")
+    p.add_argument("--force", action="store_true", help="override failed gates (needs --reason)")
+    p.add_argument("--reason", default=None, help="why; recorded with the alias change")
+    p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser("summary", help="print what the warehouse holds")
     p.set_defaults(func=cmd_summary)
