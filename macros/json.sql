@@ -38,3 +38,17 @@
 {% macro default__json_field(array_expr, position) -%}
     {{ array_expr }}[{{ position - 1 }}]
 {%- endmacro %}
+
+{#- One row per element of a JSON array of objects, yielding each object's `key` as text (used in
+    a select list: a set-returning expression). -#}
+{% macro json_array_values(expr, key) -%}
+    {{ return(adapter.dispatch('json_array_values', 'keel')(expr, key)) }}
+{%- endmacro %}
+
+{% macro duckdb__json_array_values(expr, key) -%}
+    unnest(json_extract_string({{ expr }}, '$[*].{{ key }}'))
+{%- endmacro %}
+
+{% macro default__json_array_values(expr, key) -%}
+    explode(from_json({{ expr }}, 'array<struct<{{ key }}:string>>').{{ key }})
+{%- endmacro %}

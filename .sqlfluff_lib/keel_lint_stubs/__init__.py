@@ -58,3 +58,8 @@ _VARS = _project_vars()
 
 def var(name, default=None):
     return _VARS.get(name, default)
+
+
+# dbt's graph is empty while it parses, and models that read it guard with `if execute`.
+execute = False
+graph = {"nodes": {}, "sources": {}, "exposures": {}}

@@ -35,6 +35,7 @@ class ModelSpec:
     label: str
     feature_refs: tuple[str, ...]   # as declared: 'view' or 'view:feature'
     features: tuple[str, ...]       # the training relation's feature columns
+    feature_views: dict = field(default_factory=dict)   # feature -> the view it comes from
     estimator: str
     params: dict = field(default_factory=dict)
     search: dict = field(default_factory=dict)
@@ -142,6 +143,7 @@ def load_spec(name: str) -> ModelSpec:
         training_model=training["name"],
         training_relation=training.get("relation_name") or f'"{training["schema"]}"."{training["alias"]}"',
         entity=entity, timestamp=timestamp, label=label, feature_refs=feature_refs, features=features,
+        feature_views={f: view for view, fs in chosen.items() for f in fs},
         estimator=estimator, params=params, search=search, test_days=test_days, gap_days=gap_days,
         primary_metric=primary,
         threshold=float(threshold), calibration_bins=int(metrics.get("calibration_bins", 10)),

@@ -182,7 +182,8 @@ def train(name: str, search: bool = False) -> TrainResult:
             _record_run(con, run_id, run, "train", "failed", started, clock, params,
                         error=f"{type(e).__name__}: {e}")
             raise RuntimeError(f"training {spec.name} failed (run {run_id} recorded): {e}") from None
-        features = [{"name": f, "type": str(frame[f].dtype)} for f in spec.features]
+        features = [{"name": f, "type": str(frame[f].dtype), "view": spec.feature_views[f]}
+                    for f in spec.features]
         con.execute("begin transaction")
         try:
             _record_run(con, run_id, run, "train", "succeeded", started, clock, params)
