@@ -35,7 +35,6 @@ class ModelSpec:
     label: str
     feature_refs: tuple[str, ...]   # as declared: 'view' or 'view:feature'
     features: tuple[str, ...]       # the training relation's feature columns
-    feature_views: dict = field(default_factory=dict)   # feature -> the view it comes from
     estimator: str
     params: dict = field(default_factory=dict)
     search: dict = field(default_factory=dict)
@@ -48,6 +47,7 @@ class ModelSpec:
     min_metrics: dict = field(default_factory=dict)
     beats_champion_by: float | None = None
     serving: str = ""
+    feature_views: dict = field(default_factory=dict)   # feature -> the view it comes from
     raw: dict = field(default_factory=dict)   # the meta.keel block as declared
 
     def estimator_class(self):

@@ -1,0 +1,203 @@
+"""Training and the registry: real training runs on a real warehouse, real artifacts on disk."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.dummy import DummyClassifier
+
+import keel.train as train_module
+from keel.evaluation import calibration_bins, classification_metrics, reference_profile
+from keel.ingest import ingest
+from keel.project import run_dbt
+from keel.promote import PromotionRefused, promote
+from keel.registry import load_artifact, save_artifact, sha256_file
+from keel.simulate import SimulationConfig, simulate
+from keel.spec import SpecError, check_columns, import_estimator, load_spec
+from keel.train import train
+from keel.warehouse import WAREHOUSE_ENV
+
+MODEL = "purchase_propensity"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A warehouse with 30 days of logs (so 7 test days after a 7-day gap leave training days),
+    built, and the model trained once."""
+    root = tmp_path_factory.mktemp("registry")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(WAREHOUSE_ENV, str(root / "wh" / "keel.duckdb"))
+        simulate(SimulationConfig(events=40_000, users=400, days=30, seed=11), root / "logs")
+        ingest([root / "logs"])
+        assert run_dbt(["build"], quiet=True)
+        first = train(MODEL)
+        yield {"root": root, "first": first, "path": root / "wh" / "keel.duckdb"}
+
+
+@pytest.fixture
+def wh(trained, monkeypatch):
+    monkeypatch.setenv(WAREHOUSE_ENV, str(trained["path"]))
+    return trained
+
+
+def _q(wh, query: str, params=None):
+    con = duckdb.connect(str(wh["path"]))
+    try:
+        return con.execute(query, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_training_registers_a_version_with_its_run_metrics_calibration_and_profiles(wh):
+    first = wh["first"]
+    assert first.version == 1 and first.train_rows > 0 and first.test_rows > 0
+    [(status, rows, data_sha, watermark, window_ok, params)] = _q(wh, """
+        select status, rows, data_sha256, raw_watermark, train_to <= test_from, params
+        from registry.runs where run_id = ?""", [first.run_id])
+    assert status == "succeeded" and rows == first.rows and data_sha == first.data_sha256
+    assert watermark == _q(wh, "select max(batch_id) from raw.batches")[0][0] and window_ok
+    assert json.loads(params) == load_spec(MODEL).params
+    metrics = dict(_q(wh, "select metric, value from registry.metrics where run_id = ? and slice is null",
+                      [first.run_id]))
+    assert {"roc_auc", "pr_auc", "log_loss", "brier", "precision", "recall"} <= set(metrics)
+    assert 0.5 < metrics["roc_auc"] <= 1
+    assert _q(wh, "select sum(rows) from registry.calibration where run_id = ?", [first.run_id]) == \
+        [(first.test_rows,)]
+    features = load_spec(MODEL).features
+    assert _q(wh, "select count(*) from registry.reference_profiles where model = ? and version = 1",
+              [MODEL]) == [(len(features),)]
+    [(path, sha)] = _q(wh, "select artifact_path, artifact_sha256 from registry.model_versions "
+                           "where model = ? and version = 1", [MODEL])
+    assert sha256_file(Path(path)) == sha
+    pipeline = load_artifact(path, sha)
+    assert pipeline.predict_proba(pd.DataFrame([{f: 0 for f in features}]))[:, 1].shape == (1,)
+
+
+def test_retraining_on_the_same_data_gives_the_same_data_hash_and_metrics(wh):
+    again = train(MODEL)
+    assert again.version == wh["first"].version + 1
+    assert again.data_sha256 == wh["first"].data_sha256
+    assert again.metrics == wh["first"].metrics
+
+
+def test_a_failed_run_is_recorded_with_its_error(wh, monkeypatch):
+    spec = load_spec(MODEL)
+    broken = dataclasses.replace(spec, params={"max_iter": -1})  # scikit-learn rejects it at fit
+    monkeypatch.setattr(train_module, "load_spec", lambda name: broken)
+    with pytest.raises(RuntimeError, match="failed"):
+        train(MODEL)
+    [(error,)] = _q(wh, "select error from registry.runs where status = 'failed' "
+                        "order by started_at desc limit 1")
+    assert "max_iter" in error
+
+
+def test_search_logs_every_trial_as_a_run(wh):
+    before = _q(wh, "select count(*) from registry.runs where kind = 'search_trial'")[0][0]
+    result = train(MODEL, search=True)
+    trials = _q(wh, "select count(*) from registry.runs where kind = 'search_trial' and parent_run_id = ?",
+                [result.run_id])[0][0]
+    assert trials == len(load_spec(MODEL).search["C"])
+    assert _q(wh, "select count(*) from registry.runs where kind = 'search_trial'")[0][0] == before + trials
+
+
+def _register_bad_version(wh) -> int:
+    """A version whose artifact always predicts the base rate (ROC AUC 0.5), registered as training
+    would: it must fail the spec's gates."""
+    spec = load_spec(MODEL)
+    [(run_id, version)] = _q(wh, "select run_id, max(version) + 1 from registry.model_versions "
+                                 "where model = ? group by run_id order by 2 desc limit 1", [MODEL])
+    pipeline = train_module.build_pipeline(spec, {})
+    pipeline.steps[-1] = ("model", DummyClassifier(strategy="prior"))
+    x = pd.DataFrame(np.zeros((4, len(spec.features))), columns=list(spec.features))
+    pipeline.fit(x, [0, 1, 0, 1])
+    path, sha = save_artifact(pipeline, MODEL, f"bad{version}")
+    con = duckdb.connect(str(wh["path"]))
+    try:
+        features = con.execute("select features from registry.model_versions where run_id = ?",
+                               [run_id]).fetchone()[0]
+        con.execute("insert into registry.model_versions values (?, ?, ?, now(), ?, ?, ?, 'dummy', '{}')",
+                    [MODEL, version, f"bad{version}", str(path), sha, features])
+        con.execute("insert into registry.runs select 'bad' || ?, model, kind, status, started_at, "
+                    "finished_at, duration_seconds, git_commit, manifest_sha256, training_relation, rows, "
+                    "data_sha256, train_from, train_to, test_from, test_to, raw_watermark, estimator, params, "
+                    "library_versions, parent_run_id, error from registry.runs where run_id = ?",
+                    [str(version), run_id])
+        con.execute("insert into registry.metrics values (?, ?, 'test', null, 'roc_auc', 0.5)",
+                    [f"bad{version}", MODEL])
+    finally:
+        con.close()
+    return version
+
+
+def test_promotion_checks_gates_refuses_with_the_failures_and_records_overrides(wh):
+    promote(MODEL, 1)  # passes: roc_auc above the spec's minimum, no champion yet
+    bad = _register_bad_version(wh)
+    with pytest.raises(PromotionRefused, match=r"roc_auc >= 0.6 \(got 0.5000\)") as refused:
+        promote(MODEL, bad)
+    assert "beats champion v1" in str(refused.value)
+    with pytest.raises(ValueError, match="needs --reason"):
+        promote(MODEL, bad, force=True)
+    promote(MODEL, bad, force=True, reason="testing an override")
+    assert run_dbt(["build", "--select", "registry"], quiet=True)
+    history = _q(wh, "select version, forced, reason, valid_to is null from registry.model_alias_history "
+                     "where model = ? and alias = 'champion' order by valid_from", [MODEL])
+    assert history[-2:] == [(1, False, None, False), (bad, True, "testing an override", True)]
+    [(at_first,)] = _q(wh, "select version from registry.model_alias_history where model = ? and "
+                           "alias = 'champion' and valid_from <= (select min(valid_from) from "
+                           "registry.model_alias_history) and (valid_to > (select min(valid_from) from "
+                           "registry.model_alias_history) or valid_to is null)", [MODEL])
+    assert at_first == 1
+    assert _q(wh, "select version from registry.model_champions where model = ?", [MODEL]) == [(bad,)]
+
+
+def test_a_tampered_artifact_is_never_unpickled(wh, tmp_path):
+    [(path, sha)] = _q(wh, "select artifact_path, artifact_sha256 from registry.model_versions "
+                           "where model = ? and version = 1", [MODEL])
+    copy = tmp_path / "model.joblib"
+    copy.write_bytes(Path(path).read_bytes() + b"\0")
+    with pytest.raises(RuntimeError, match="refusing to load"):
+        load_artifact(copy, sha)
+
+
+def test_registry_history_survives_a_full_refresh(wh):
+    counts = "select (select count(*) from registry.runs), (select count(*) from registry.alias_events)"
+    before = _q(wh, counts)
+    assert run_dbt(["build", "--full-refresh", "--select", "registry"], quiet=True)
+    assert _q(wh, counts) == before
+
+
+def test_spec_errors_name_the_field(wh):
+    with pytest.raises(SpecError, match="unknown model 'nope'"):
+        load_spec("nope")
+    with pytest.raises(SpecError, match="meta.keel.estimator"):
+        import_estimator("os.system", MODEL)
+    with pytest.raises(SpecError, match="no class Nope"):
+        import_estimator("sklearn.linear_model.Nope", MODEL)
+    spec = load_spec(MODEL)
+    with pytest.raises(SpecError, match="meta.keel.label: no column label"):
+        check_columns(spec, ["user_id", "as_of", *spec.features])
+    with pytest.raises(SpecError, match="must be binary"):
+        train_module.check_label(pd.DataFrame({"label": [0, 2, 1]}), spec)
+    with pytest.raises(SpecError, match="is empty"):
+        train_module.check_label(pd.DataFrame({"label": []}), spec)
+
+
+def test_evaluation_functions_match_their_definitions():
+    y = np.array([0, 0, 1, 1, 1, 0])
+    p = np.array([0.1, 0.6, 0.7, 0.4, 0.9, 0.2])
+    m = classification_metrics(y, p, 0.5)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
+    assert classification_metrics(np.array([1, 1]), np.array([0.2, 0.9]), 0.5)["roc_auc"] is None
+    bins = calibration_bins(y, p, 2)
+    assert [b["rows"] for b in bins] == [3, 3] and bins[1]["positive_rate"] == pytest.approx(2 / 3)
+    profile = reference_profile(pd.Series([1.0, 2.0, None, 4.0, 5.0]))
+    assert profile["null_rate"] == 0.2 and profile["mean"] == 3.0
+    assert sum(profile["bin_shares"]) == pytest.approx(1)
+    assert reference_profile(pd.Series(["a", "b", "a"]))["categories"] == {"a": 2 / 3, "b": 1 / 3}
