@@ -125,8 +125,8 @@ def _register_bad_version(wh) -> int:
                     [MODEL, version, f"bad{version}", str(path), sha, features])
         con.execute("insert into registry.runs select 'bad' || ?, model, kind, status, started_at, "
                     "finished_at, duration_seconds, git_commit, manifest_sha256, training_relation, rows, "
-                    "data_sha256, train_from, train_to, test_from, test_to, raw_watermark, estimator, params, "
-                    "library_versions, parent_run_id, error from registry.runs where run_id = ?",
+                    "data_sha256, train_from, train_to, test_from, test_to, raw_watermark, estimator, "
+                    "params, library_versions, parent_run_id, error from registry.runs where run_id = ?",
                     [str(version), run_id])
         con.execute("insert into registry.metrics values (?, ?, 'test', null, 'roc_auc', 0.5)",
                     [f"bad{version}", MODEL])
