@@ -139,6 +139,20 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from keel.reproduce import reproduce
+
+    r = reproduce(args.model, args.version)
+    console.print(f"training data: {'same' if r.data_matches else '[red]DIFFERENT[/]'} "
+                  f"(recorded {r.recorded_data_sha256[:12]}…, rebuilt {r.rebuilt_data_sha256[:12]}…)")
+    for metric, (before, after) in r.metrics.items():
+        mark = "same" if before == after else "[red]DIFFERENT[/]"
+        console.print(f"  {metric}: {before} -> {after} {mark}")
+    exact = r.data_matches and r.metrics_match
+    console.print(f"{r.model} v{r.version} {'reproduced exactly' if exact else 'did NOT reproduce exactly'}")
+    return 0 if exact else 1
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from keel.summary import print_summary
 
@@ -206,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="override failed gates (needs --reason)")
     p.add_argument("--reason", default=None, help="why; recorded with the alias change")
     p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("reproduce", help="rebuild a version's training set from raw, refit, compare")
+    p.add_argument("model")
+    p.add_argument("version", type=int)
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("summary", help="print what the warehouse holds")
     p.set_defaults(func=cmd_summary)

@@ -201,3 +201,15 @@ def test_evaluation_functions_match_their_definitions():
     assert profile["null_rate"] == 0.2 and profile["mean"] == 3.0
     assert sum(profile["bin_shares"]) == pytest.approx(1)
     assert reference_profile(pd.Series(["a", "b", "a"]))["categories"] == {"a": 2 / 3, "b": 1 / 3}
+
+
+def test_reproduce_rebuilds_the_training_set_from_raw_up_to_the_watermark(wh):
+    """Run last in this module: it ingests a new batch, which reproduction must leave out."""
+    from keel.reproduce import reproduce
+
+    simulate(SimulationConfig(events=2_000, users=400, days=1, seed=12,
+                              start=pd.Timestamp("2026-01-31").date()), wh["root"] / "later")
+    ingest([wh["root"] / "later"])
+    result = reproduce(MODEL, 1)
+    assert result.data_matches and result.metrics_match, result
+    assert result.metrics["roc_auc"][0] == wh["first"].metrics["roc_auc"]
