@@ -179,8 +179,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print("[red]dbt build failed[/]: run `keel dbt build` to see every step")
         return 1
     cmd_materialize(args)
+    _train_and_promote_all()
     print_summary(console)
     return 0
+
+
+def _train_and_promote_all() -> None:
+    """Train every ML model and try to make the new version champion (the gates decide)."""
+    from keel.promote import PromotionRefused, promote
+    from keel.spec import SpecError, model_names
+    from keel.train import train
+
+    for name in model_names():
+        try:
+            result = train(name)
+        except SpecError as e:  # e.g. too few days of logs for the spec's test window
+            console.print(f"[yellow]{name} not trained[/]: {e}")
+            continue
+        console.print(f"trained {name} version {result.version}: roc_auc {result.metrics['roc_auc']:.4f} "
+                      f"on {result.test_rows:,} test rows")
+        try:
+            promote(name, result.version)
+            console.print(f"{name} version {result.version} is champion")
+        except PromotionRefused as e:
+            console.print(f"[yellow]{e}[/]")
 
 
 def build_parser() -> argparse.ArgumentParser:

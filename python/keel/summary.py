@@ -73,6 +73,23 @@ def print_summary(console: Console) -> None:
     elif training:
         console.print(f"training set {training['relation']}: empty "
                       "(no as-of day has a closed label window yet)")
+    with connect() as con:
+        try:
+            versions = con.execute(
+                "select model, version, coalesce(aliases, ''), roc_auc, test_rows, created_at "
+                "from registry.model_versions_current order by model, version desc limit 10"
+            ).fetchall()
+        except duckdb.CatalogException:
+            versions = []
+    if versions:
+        registry = Table(title="Registry (newest versions)", box=None)
+        for column in ("model", "version", "aliases", "test roc_auc", "test rows", "created (UTC)"):
+            registry.add_column(column)
+        for model, version, aliases, auc, rows, created in versions:
+            registry.add_row(model, str(version), aliases, f"{auc:.4f}" if auc is not None else "",
+                             f"{int(rows or 0):,}", f"{created:%Y-%m-%d %H:%M}")
+        console.print(registry)
     console.print(f"warehouse: {path}")
     console.print("explore it with SQL: from staging.stg_events, features.fv_user_activity, "
-                  "training.train_purchase_propensity, monitoring.mon_ingestion (see README)")
+                  "training.train_purchase_propensity, registry.model_versions_current, "
+                  "monitoring.mon_ingestion (see README)")

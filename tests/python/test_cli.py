@@ -24,6 +24,7 @@ def test_run_goes_from_logs_to_a_summary(tmp_path):
     # three days: no as-of day has a closed 7-day label window yet, and the run says so
     assert "training set training.train_purchase_propensity: empty" in done.stderr
     assert "online store" in done.stderr and "fv_user_activity" in done.stderr
+    assert "purchase_propensity not trained" in done.stderr and "is empty" in done.stderr
 
     again = _keel("ingest", str(tmp_path / "logs"), warehouse=tmp_path / "wh" / "keel.duckdb")
     assert again.returncode == 0
