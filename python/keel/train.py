@@ -46,6 +46,7 @@ class TrainResult:
     test_rows: int
     metrics: dict
     data_sha256: str
+    seconds: dict   # wall time per step: spec, read, fit, evaluate, register (artifact + the transaction)
 
 
 def build_pipeline(spec: ModelSpec, params: dict) -> Pipeline:
@@ -147,13 +148,23 @@ def _cv_score(spec: ModelSpec, params: dict, train: pd.DataFrame, y: np.ndarray,
 
 def train(name: str, search: bool = False) -> TrainResult:
     """Train model `name` from its spec and register a new version; see the module docstring."""
+    step = time.perf_counter()
+    seconds = {}
+
+    def lap(name: str) -> None:
+        nonlocal step
+        now = time.perf_counter()
+        seconds[name], step = now - step, now
+
     spec = load_spec(name)
+    lap("spec")
     started, clock = _now(), time.perf_counter()
     run_id = uuid.uuid4().hex
     with connect() as con:
         ensure_registry(con)
         frame = read_training_frame(con, spec)
         check_label(frame, spec)
+        lap("read")
         train_rows, test_rows, window = split_by_time(frame, spec)
         watermark = con.execute("select max(batch_id) from raw.batches").fetchone()[0]
         run = {
@@ -170,11 +181,13 @@ def train(name: str, search: bool = False) -> TrainResult:
             if search and spec.search:
                 params = _search(con, spec, run, run_id, train_rows, y_train)
             pipeline = build_pipeline(spec, params).fit(train_rows[list(spec.features)], y_train)
+            lap("fit")
             p = pipeline.predict_proba(test_rows[list(spec.features)])[:, 1]
             headline = classification_metrics(y_test, p, spec.threshold)
             slices = slice_metrics(test_rows, y_test, p, spec.slices, spec.threshold)
             calibration = calibration_bins(y_test, p, spec.calibration_bins)
             profiles = {f: reference_profile(train_rows[f]) for f in spec.features}
+            lap("evaluate")
             path, sha = save_artifact(pipeline, spec.name, run_id)
         except SpecError:
             raise
@@ -195,19 +208,24 @@ def train(name: str, search: bool = False) -> TrainResult:
             metric_rows = [(run_id, spec.name, "test", None, k, v) for k, v in headline.items()]
             metric_rows += [(run_id, spec.name, "test", s["slice"], k, v)
                             for s in slices for k, v in s.items() if k != "slice"]
-            con.executemany("insert into registry.metrics values (?, ?, ?, ?, ?, ?)", metric_rows)
-            con.executemany("insert into registry.calibration values (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [(run_id, spec.name, b["bin"], b["lower"], b["upper"], b["rows"],
-                              b["mean_score"], b["positive_rate"]) for b in calibration])
-            con.executemany("insert into registry.reference_profiles values (?, ?, ?, ?)",
-                            [(spec.name, version, f, as_json(prof)) for f, prof in profiles.items()])
+            _insert(con, "registry.metrics", metric_rows,
+                    ["run_id", "model", "split", "slice", "metric", "value"])
+            _insert(con, "registry.calibration",
+                    [(run_id, spec.name, b["bin"], b["lower"], b["upper"], b["rows"], b["mean_score"],
+                      b["positive_rate"]) for b in calibration],
+                    ["run_id", "model", "bin", "lower_bound", "upper_bound", "rows", "mean_score",
+                     "positive_rate"])
+            _insert(con, "registry.reference_profiles",
+                    [(spec.name, version, f, as_json(prof)) for f, prof in profiles.items()],
+                    ["model", "version", "feature", "profile"])
             con.execute("commit")
+            lap("register")
         except Exception:
             con.execute("rollback")
             path.unlink(missing_ok=True)
             raise
     return TrainResult(spec.name, version, run_id, len(frame), len(train_rows), len(test_rows), headline,
-                       run["data_sha256"])
+                       run["data_sha256"], seconds)
 
 
 def _search(con, spec: ModelSpec, run: dict, parent: str, train_rows: pd.DataFrame, y: np.ndarray) -> dict:
@@ -230,6 +248,17 @@ def _search(con, spec: ModelSpec, run: dict, parent: str, train_rows: pd.DataFra
         if not np.isnan(score) and improves:
             best, best_score = params, score
     return best
+
+
+def _insert(con, table: str, rows: list[tuple], columns: list[str]) -> None:
+    """Insert many rows in one statement (DuckDB's executemany runs one statement per row)."""
+    if rows:
+        con.register("keel_rows", pd.DataFrame(rows, columns=columns))
+        try:
+            names = ", ".join(columns)
+            con.execute(f"insert into {table} ({names}) select {names} from keel_rows")
+        finally:
+            con.unregister("keel_rows")
 
 
 def _record_run(con, run_id: str, run: dict, kind: str, status: str, started: datetime, clock: float,
