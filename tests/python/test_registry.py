@@ -156,6 +156,23 @@ def test_promotion_checks_gates_refuses_with_the_failures_and_records_overrides(
     assert _q(wh, "select version from registry.model_champions where model = ?", [MODEL]) == [(bad,)]
 
 
+def test_analyst_sql_runs_on_the_registry(wh):
+    """The ready-made analyses compile and answer: who uses spend_7d, what changed from v1 to v2."""
+    from keel.project import project_dir
+
+    promote(MODEL, 1, alias="in_analysis", force=True, reason="give version 1 an alias")
+    assert run_dbt(["compile", "--select", "models_using_feature", "version_diff"], quiet=True)
+    compiled = project_dir() / "target" / "compiled" / "keel" / "analyses"
+    users = _q(wh, (compiled / "models_using_feature.sql").read_text())
+    assert {(r[0], r[3], r[4]) for r in users} == {(MODEL, "fv_user_activity", "spend_7d")}
+    assert any(r[1] == 1 and "in_analysis" in (r[2] or "") for r in users)
+    diff = dict((r[0], r[1:]) for r in _q(wh, (compiled / "version_diff.sql").read_text()))
+    # v2 retrained v1 on the same data with the same params: byte-identical artifact, so the diff
+    # lists the metrics side by side and no setting that changed
+    assert diff["all rows: roc_auc"][0] == diff["all rows: roc_auc"][1]
+    assert not {"params", "data_sha256", "artifact_sha256"} & set(diff)
+
+
 def test_a_tampered_artifact_is_never_unpickled(wh, tmp_path):
     [(path, sha)] = _q(wh, "select artifact_path, artifact_sha256 from registry.model_versions "
                            "where model = ? and version = 1", [MODEL])
