@@ -153,6 +153,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if exact else 1
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from keel.score import score
+
+    r = score(args.model, alias=args.alias)
+    rate = r.rows / r.seconds if r.seconds else 0
+    console.print(f"scored {r.rows:,} entities with {r.model} v{r.version} ({args.alias}) in "
+                  f"{r.seconds:.2f} s ({rate:,.0f} rows/s): predictions.batch_scores, "
+                  f"scoring run {r.scoring_run}")
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from keel.summary import print_summary
 
@@ -185,8 +196,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _train_and_promote_all() -> None:
-    """Train every ML model and try to make the new version champion (the gates decide)."""
+    """Train every ML model, try to make the new version champion (the gates decide), and score
+    every entity with the champion."""
     from keel.promote import PromotionRefused, promote
+    from keel.score import score
     from keel.spec import SpecError, model_names
     from keel.train import train
 
@@ -203,6 +216,9 @@ def _train_and_promote_all() -> None:
             console.print(f"{name} version {result.version} is champion")
         except PromotionRefused as e:
             console.print(f"[yellow]{e}[/]")
+        scored = score(name)
+        console.print(f"scored {scored.rows:,} entities with {name} v{scored.version} (champion): "
+                      "predictions.batch_scores")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("version", type=int)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("score", help="score every entity's latest features with an alias's version")
+    p.add_argument("model")
+    p.add_argument("--alias", default="champion", help="default %(default)s")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("summary", help="print what the warehouse holds")
     p.set_defaults(func=cmd_summary)

@@ -173,6 +173,22 @@ def test_analyst_sql_runs_on_the_registry(wh):
     assert not {"params", "data_sha256", "artifact_sha256"} & set(diff)
 
 
+def test_batch_scoring_is_idempotent_and_uses_the_champion(wh):
+    from keel.score import score
+
+    first = score(MODEL)
+    [(champion,)] = _q(wh, "select version from registry.alias_events where model = ? and alias = 'champion' "
+                           "order by changed_at desc limit 1", [MODEL])
+    assert first.version == champion and first.rows > 0
+    again = score(MODEL)
+    assert again.scoring_run == first.scoring_run
+    assert _q(wh, "select count(*), count(distinct entity), min(score) >= 0 and max(score) <= 1 "
+                  "from predictions.batch_scores where scoring_run = ?", [first.scoring_run]) == \
+        [(first.rows, first.rows, True)]
+    with pytest.raises(ValueError, match="has no nobody"):
+        score(MODEL, alias="nobody")
+
+
 def test_a_tampered_artifact_is_never_unpickled(wh, tmp_path):
     [(path, sha)] = _q(wh, "select artifact_path, artifact_sha256 from registry.model_versions "
                            "where model = ? and version = 1", [MODEL])
