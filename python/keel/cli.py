@@ -216,7 +216,11 @@ def _train_and_promote_all() -> None:
             console.print(f"{name} version {result.version} is champion")
         except PromotionRefused as e:
             console.print(f"[yellow]{e}[/]")
-        scored = score(name)
+        try:
+            scored = score(name)
+        except ValueError as e:  # no champion yet: the first version failed its gates
+            console.print(f"[yellow]{name} not scored[/]: {e}")
+            continue
         console.print(f"scored {scored.rows:,} entities with {name} v{scored.version} (champion): "
                       "predictions.batch_scores")
 
