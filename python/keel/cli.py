@@ -164,6 +164,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from keel.serve import serve
+
+    console.print(f"serving on http://{args.host}:{args.port} (OpenAPI at /docs and /openapi.json)")
+    serve(args.host, args.port)
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from keel.summary import print_summary
 
@@ -272,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--alias", default="champion", help="default %(default)s")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("serve", help="serve predictions over HTTP (never opens the warehouse)")
+    p.add_argument("--host", default="127.0.0.1", help="default %(default)s")
+    p.add_argument("--port", type=int, default=8000, help="default %(default)s")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("summary", help="print what the warehouse holds")
     p.set_defaults(func=cmd_summary)

@@ -224,6 +224,12 @@ class OnlineStore:
                     row[f] = hit[i + 2] if live else None
         return out
 
+    def clock(self, view: str) -> datetime:
+        """The store's clock for a view now: the wall clock, shifted back to the store's as_of."""
+        self._refresh()
+        offset = self.views[view]["clock_offset_us"]
+        return datetime.fromtimestamp((_epoch_us(None) - offset) / 1e6, UTC).replace(tzinfo=None)
+
     def frame(self, entities, features, now: datetime | None = None) -> pd.DataFrame:
         """lookup() as a DataFrame: entity columns, then the features in the order asked."""
         rows = self.lookup(entities, features, now=now)

@@ -47,15 +47,17 @@ def _invoke_dbt(args: list[str]):
 def run_dbt(args: list[str], quiet: bool = False) -> bool:
     """Run a dbt command (e.g. ["build"]); True when it succeeded.
 
-    The history tables dbt reads as sources (raw, registry) are created first if missing, so a
-    new warehouse builds before anything has been ingested or trained.
+    The history tables dbt reads as sources (raw, registry, batch predictions) are created first
+    if missing, so a new warehouse builds before anything has been ingested, trained or scored.
     """
     from keel.registry import ensure_registry
+    from keel.score import ensure_predictions
     from keel.warehouse import connect, ensure_raw_tables
 
     with connect() as con:
         ensure_raw_tables(con)
         ensure_registry(con)
+        ensure_predictions(con)
     return bool(_invoke_dbt([*(["--quiet"] if quiet else []), *args]).success)
 
 

@@ -18,7 +18,15 @@ from datetime import UTC, datetime
 import numpy as np
 
 from keel.evaluation import classification_metrics
-from keel.registry import as_json, current_alias, ensure_registry, load_artifact, test_metrics, version_row
+from keel.registry import (
+    as_json,
+    current_alias,
+    ensure_registry,
+    load_artifact,
+    test_metrics,
+    version_row,
+    write_serving_catalog,
+)
 from keel.spec import METRICS, ModelSpec, load_spec
 from keel.warehouse import connect
 
@@ -81,6 +89,7 @@ def promote(model: str, version: int, alias: str = "champion", force: bool = Fal
         con.execute("insert into registry.alias_events values (?, ?, ?, ?, ?, ?, ?, ?)",
                     [model, alias, version, datetime.now(UTC).replace(tzinfo=None), getpass.getuser(),
                      reason, force, as_json(checks)])
+        write_serving_catalog(con)
     return checks
 
 

@@ -176,3 +176,43 @@ def test_metrics(con, run_id: str) -> dict[str, float]:
 
 def as_json(value) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def serving_catalog_path() -> Path:
+    """The registry's serving state, a JSON file beside the warehouse: what `keel serve` reads
+    instead of the warehouse (which it must never open)."""
+    path = warehouse_path()
+    return path.with_name(f"{path.stem}_serving.json")
+
+
+def write_serving_catalog(con) -> Path:
+    """Export every model's versions and current aliases for serving; written aside and renamed
+    into place, so a server never reads half a file. Called after every registry change."""
+    from keel.spec import SpecError, load_spec
+
+    versions = con.execute(
+        "select model, version, artifact_path, artifact_sha256, features, created_at "
+        "from registry.model_versions order by model, version").fetchall()
+    aliases = con.execute(
+        "select model, alias, arg_max(version, changed_at) from registry.alias_events group by all"
+    ).fetchall()
+    models: dict[str, dict] = {}
+    for model, version, path, sha, features, created in versions:
+        if model not in models:
+            try:
+                spec = load_spec(model)
+                info = {"entity": spec.entity, "threshold": spec.threshold}
+            except SpecError:  # a model no longer declared: keep serving what was registered
+                info = {"entity": None, "threshold": 0.5}
+            models[model] = {**info, "aliases": {}, "versions": {}}
+        models[model]["versions"][str(version)] = {
+            "artifact_path": path, "artifact_sha256": sha, "features": json.loads(features),
+            "created_at": str(created)}
+    for model, alias, version in aliases:
+        if model in models:
+            models[model]["aliases"][alias] = version
+    target = serving_catalog_path()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"models": models}, indent=1, sort_keys=True))
+    os.replace(tmp, target)
+    return target

@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from keel.evaluation import calibration_bins, classification_metrics, reference_profile, slice_metrics
 from keel.project import manifest_path, project_dir
-from keel.registry import as_json, ensure_registry, save_artifact
+from keel.registry import as_json, ensure_registry, save_artifact, write_serving_catalog
 from keel.spec import METRICS, ModelSpec, SpecError, check_columns, load_spec
 from keel.warehouse import connect
 
@@ -220,6 +220,7 @@ def train(name: str, search: bool = False) -> TrainResult:
                     ["model", "version", "feature", "profile"])
             con.execute("commit")
             lap("register")
+            write_serving_catalog(con)
         except Exception:
             con.execute("rollback")
             path.unlink(missing_ok=True)

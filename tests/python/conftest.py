@@ -10,6 +10,7 @@ import pytest
 from keel.ingest import ingest
 from keel.project import run_dbt
 from keel.simulate import SimulationConfig, simulate
+from keel.train import train
 from keel.warehouse import WAREHOUSE_ENV
 
 # Small, but with every kind of bad record several times over.
@@ -47,3 +48,17 @@ def sql(built):
 
     yield run
     con.close()
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A warehouse with 30 days of logs (so 7 test days after a 7-day gap leave training days),
+    built, and the model trained once."""
+    root = tmp_path_factory.mktemp("registry")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(WAREHOUSE_ENV, str(root / "wh" / "keel.duckdb"))
+        simulate(SimulationConfig(events=40_000, users=400, days=30, seed=11), root / "logs")
+        ingest([root / "logs"])
+        assert run_dbt(["build"], quiet=True)
+        first = train("purchase_propensity")
+        yield {"root": root, "first": first, "path": root / "wh" / "keel.duckdb"}

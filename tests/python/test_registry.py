@@ -26,20 +26,6 @@ from keel.warehouse import WAREHOUSE_ENV
 MODEL = "purchase_propensity"
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A warehouse with 30 days of logs (so 7 test days after a 7-day gap leave training days),
-    built, and the model trained once."""
-    root = tmp_path_factory.mktemp("registry")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(WAREHOUSE_ENV, str(root / "wh" / "keel.duckdb"))
-        simulate(SimulationConfig(events=40_000, users=400, days=30, seed=11), root / "logs")
-        ingest([root / "logs"])
-        assert run_dbt(["build"], quiet=True)
-        first = train(MODEL)
-        yield {"root": root, "first": first, "path": root / "wh" / "keel.duckdb"}
-
-
 @pytest.fixture
 def wh(trained, monkeypatch):
     monkeypatch.setenv(WAREHOUSE_ENV, str(trained["path"]))

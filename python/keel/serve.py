@@ -1,0 +1,184 @@
+"""`keel serve`: online predictions over HTTP, without ever opening the warehouse.
+
+The server reads three things, all files beside the warehouse: the serving catalog the registry
+exports on every change (models, versions, aliases, artifact hashes), the online store
+(`keel materialize`), and the artifacts themselves (unpickled only after their sha256 matches the
+catalog). Each request checks, with one stat call each, whether the catalog or the store has been
+replaced, so a new champion or newly materialized features are picked up without a restart.
+
+Every prediction is appended to a JSON-lines log (request id, model, version, entity, the feature
+values used and the online store's clock when they were read, score, time); `keel ingest
+--source prediction_log` loads those files like any raw log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from keel.online_store import OnlineStore, store_path
+from keel.registry import load_artifact, serving_catalog_path
+from keel.warehouse import warehouse_path
+
+MAX_BODY_BYTES = 1 << 20
+MAX_ROWS = 1000
+
+
+def prediction_log_dir() -> Path:
+    path = warehouse_path()
+    return path.with_name(f"{path.stem}_prediction_logs")
+
+
+class PredictRequest(BaseModel):
+    """Either entity ids (features come from the online store) or full feature rows."""
+
+    model_config = ConfigDict(extra="forbid")
+    entities: list[str | int] | None = Field(None, min_length=1, max_length=MAX_ROWS)
+    rows: list[dict[str, float | int | None]] | None = Field(None, min_length=1, max_length=MAX_ROWS)
+
+
+class Catalog:
+    """The serving catalog and loaded artifacts, reloaded when the catalog file is replaced."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._stamp = None
+        self.models: dict = {}
+        self._pipelines: dict = {}
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise HTTPException(503, f"no serving catalog at {self.path}: train and promote a model first") \
+                from None
+        stamp = (st.st_ino, st.st_mtime_ns)
+        if stamp != self._stamp:
+            with self._lock:
+                self.models = json.loads(self.path.read_text())["models"]
+                self._stamp = stamp
+
+    def version(self, model: str, alias: str) -> tuple[int, dict]:
+        self.refresh()
+        if model not in self.models:
+            raise HTTPException(404, f"unknown model {model!r}; models: {', '.join(sorted(self.models))}")
+        aliases = self.models[model]["aliases"]
+        if alias not in aliases:
+            raise HTTPException(404, f"model {model} has no alias {alias!r}; aliases: {', '.join(aliases)}")
+        version = aliases[alias]
+        return version, self.models[model]["versions"][str(version)]
+
+    def pipeline(self, model: str, version: int, entry: dict):
+        key = (model, version, entry["artifact_sha256"])
+        if key not in self._pipelines:
+            with self._lock:
+                try:
+                    self._pipelines[key] = load_artifact(entry["artifact_path"], entry["artifact_sha256"])
+                except RuntimeError as e:
+                    raise HTTPException(503, str(e)) from None
+        return self._pipelines[key]
+
+
+class PredictionLog:
+    """Appends one JSON line per prediction to a file per UTC day."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._lock = threading.Lock()
+
+    def write(self, records: list[dict]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+        text = "".join(json.dumps(r, default=str, separators=(",", ":")) + "\n" for r in records)
+        with self._lock, open(self.directory / f"{day}.jsonl", "a", encoding="utf-8") as f:
+            f.write(text)
+
+
+def create_app(catalog_path: Path | None = None, online_path: Path | None = None,
+               log_dir: Path | None = None) -> FastAPI:
+    catalog = Catalog(catalog_path or serving_catalog_path())
+    store = OnlineStore(online_path or store_path())
+    log = PredictionLog(log_dir or prediction_log_dir())
+    app = FastAPI(title="Keel serving", version="1",
+                  description="Predictions from registered models; features from the online store.")
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return JSONResponse({"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"detail": "; ".join(problems[:10])}, status_code=422)
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "catalog": catalog.path.exists(), "online_store": store.path.exists()}
+
+    @app.get("/v1/models")
+    def models() -> dict:
+        catalog.refresh()
+        return {name: {"entity": m["entity"], "aliases": m["aliases"],
+                       "versions": sorted(map(int, m["versions"]))}
+                for name, m in catalog.models.items()}
+
+    @app.post("/v1/models/{model}/predict")
+    def predict(model: str, body: PredictRequest, alias: str = "champion") -> dict:
+        if (body.entities is None) == (body.rows is None):
+            raise HTTPException(422, "send exactly one of `entities` (ids) or `rows` (feature values)")
+        version, entry = catalog.version(model, alias)
+        features = [f["name"] for f in entry["features"]]
+        entity = catalog.models[model]["entity"]
+        if body.rows is not None:
+            rows = body.rows
+            for i, row in enumerate(rows):
+                missing, extra = set(features) - set(row), set(row) - set(features)
+                if missing or extra:
+                    raise HTTPException(422, f"rows.{i}: missing {sorted(missing)[:5]}, unexpected "
+                                             f"{sorted(extra)[:5]}; features: {', '.join(features)}")
+            ids = [None] * len(rows)
+            features_as_of = None
+        else:
+            refs = [f"{f['view']}:{f['name']}" for f in entry["features"]]
+            try:
+                found = store.lookup({entity: [str(e) for e in body.entities]}, refs)
+            except FileNotFoundError as e:
+                raise HTTPException(503, str(e)) from None
+            unknown = [r[entity] for r in found if all(r[f] is None for f in features)]
+            if unknown:
+                raise HTTPException(404, f"no live features for {entity} {', '.join(map(str, unknown[:10]))}")
+            ids = [r[entity] for r in found]
+            rows = [{f: r[f] for f in features} for r in found]
+            features_as_of = store.clock(entry["features"][0]["view"]).isoformat()
+        pipeline = catalog.pipeline(model, version, entry)
+        scores = pipeline.predict_proba(pd.DataFrame(rows, columns=features, dtype=float))[:, 1]
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat()
+        request_id = uuid.uuid4().hex
+        out = [{"request_id": request_id, "model": model, "version": version, "entity": e,
+                "features": row, "features_as_of": features_as_of, "score": float(s), "served_at": now}
+               for e, row, s in zip(ids, rows, scores)]
+        log.write(out)
+        return {"model": model, "version": version, "request_id": request_id,
+                "predictions": [{"entity": r["entity"], "score": r["score"]} for r in out]}
+
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,114 @@
+"""Online serving: a real uvicorn server on loopback, real HTTP, a real registry and online store."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import duckdb
+import pytest
+import uvicorn
+
+from keel.ingest import ingest
+from keel.online_store import materialize
+from keel.project import run_dbt
+from keel.promote import promote
+from keel.serve import create_app, prediction_log_dir
+from keel.train import train
+from keel.warehouse import WAREHOUSE_ENV
+
+MODEL = "purchase_propensity"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(trained, monkeypatch):
+    """`keel serve`'s app on a loopback port, in a thread of this process."""
+    monkeypatch.setenv(WAREHOUSE_ENV, str(trained["path"]))
+    [(newest,)] = duckdb.connect(str(trained["path"])).execute(
+        "select max(feature_ts) from features.fv_user_activity").fetchall()
+    materialize(as_of=newest)
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=_free_port(), log_level="error")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "the server did not start"
+    yield {"url": f"http://127.0.0.1:{config.port}", **trained}
+    srv.should_exit = True
+    thread.join(10)
+
+
+def _call(url: str, body: bytes | None = None, method: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"),
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def test_serving_answers_refuses_bad_input_follows_the_champion_and_logs_to_raw(server):
+    promote(MODEL, server["first"].version, force=True, reason="serving test starts from version 1")
+    url = server["url"]
+    [(user,)] = duckdb.connect(str(server["path"])).execute(
+        "select user_id from features.fv_user_activity_latest order by user_id limit 1").fetchall()
+    predict = f"{url}/v1/models/{MODEL}/predict"
+
+    assert _call(f"{url}/healthz") == (200, {"status": "ok", "catalog": True, "online_store": True})
+    status, models = _call(f"{url}/v1/models")
+    assert status == 200 and models[MODEL]["aliases"]["champion"] == server["first"].version
+    assert "/v1/models/{model}/predict" in _call(f"{url}/openapi.json")[1]["paths"]
+
+    status, answer = _call(predict, json.dumps({"entities": [user]}).encode())
+    assert status == 200, answer
+    assert answer["version"] == server["first"].version and 0 <= answer["predictions"][0]["score"] <= 1
+
+    features = [f["name"] for f in json.loads(duckdb.connect(str(server["path"])).execute(
+        "select features from registry.model_versions where model = ? and version = ?",
+        [MODEL, server["first"].version]).fetchone()[0])]
+    row = {f: 1.0 for f in features}
+    assert _call(predict, json.dumps({"rows": [row]}).encode())[0] == 200
+
+    bad = {
+        "unknown model": (f"{url}/v1/models/nope/predict", json.dumps({"entities": [user]}).encode(), 404),
+        "unknown entity": (predict, json.dumps({"entities": ["nobody-at-all"]}).encode(), 404),
+        "unknown alias": (predict + "?alias=staging", json.dumps({"entities": [user]}).encode(), 404),
+        "wrong type": (predict, json.dumps({"entities": "not a list"}).encode(), 422),
+        "wrong value type": (predict, json.dumps({"rows": [{**row, features[0]: "high"}]}).encode(), 422),
+        "missing field": (predict, json.dumps({"rows": [{features[0]: 1.0}]}).encode(), 422),
+        "extra key": (predict, json.dumps({"entities": [user], "debug": True}).encode(), 422),
+        "neither": (predict, b"{}", 422),
+        "malformed": (predict, b'{"entities": [', 422),
+        "oversized": (predict, json.dumps({"entities": ["x" * 100] * 20_000}).encode(), 413),
+    }
+    for name, (target, body, expected) in bad.items():
+        status, answer = _call(target, body)
+        assert status == expected, (name, status, answer)
+        assert answer.get("detail"), name
+
+    # a new champion is served on the next request, without a restart
+    second = train(MODEL)
+    promote(MODEL, second.version, force=True, reason="serving test swaps the champion")
+    status, answer = _call(predict, json.dumps({"entities": [user]}).encode())
+    assert status == 200 and answer["version"] == second.version
+
+    # what was served flows back: the log is ingested like any raw log and staged into predictions
+    ingest([prediction_log_dir()], source="prediction_log")
+    assert run_dbt(["build", "--select", "stg_prediction_log", "predictions"], quiet=True)
+    online = duckdb.connect(str(server["path"])).execute(
+        "select version, count(*) from predictions.predictions where kind = 'online' group by version"
+    ).fetchall()
+    assert dict(online) == {server["first"].version: 2, second.version: 1}
