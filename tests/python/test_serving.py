@@ -105,10 +105,20 @@ def test_serving_answers_refuses_bad_input_follows_the_champion_and_logs_to_raw(
     status, answer = _call(predict, json.dumps({"entities": [user]}).encode())
     assert status == 200 and answer["version"] == second.version
 
-    # what was served flows back: the log is ingested like any raw log and staged into predictions
+    # what was served flows back: the log is ingested like any raw log and staged into predictions;
+    # one copied record with a feature value changed stands for a server that read skewed features
+    logged = [json.loads(line) for f in sorted(prediction_log_dir().glob("*.jsonl"))
+              for line in f.read_text().splitlines()]
+    skewed = {**logged[0], "request_id": "skewed", "features": {**logged[0]["features"]}}
+    skewed["features"][features[0]] = (skewed["features"][features[0]] or 0) + 1
+    (prediction_log_dir() / "skewed.jsonl").write_text(json.dumps(skewed) + "\n")
     ingest([prediction_log_dir()], source="prediction_log")
-    assert run_dbt(["build", "--select", "stg_prediction_log", "predictions"], quiet=True)
+    assert run_dbt(["build", "--select", "stg_prediction_log", "predictions", "mon_serving_skew"], quiet=True)
     online = duckdb.connect(str(server["path"])).execute(
         "select version, count(*) from predictions.predictions where kind = 'online' group by version"
     ).fetchall()
-    assert dict(online) == {server["first"].version: 2, second.version: 1}
+    assert dict(online) == {server["first"].version: 3, second.version: 1}
+    # served features (by entity id) equal the warehouse's point-in-time values, but the copy
+    skew = duckdb.connect(str(server["path"])).execute(
+        "select sum(predictions), sum(predictions_with_skew) from monitoring.mon_serving_skew").fetchall()
+    assert skew == [(3, 1)]
