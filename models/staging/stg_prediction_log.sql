@@ -38,7 +38,7 @@ typed as (
             ~ " end", 'double') }} as score,
         case when p.is_json then {{ json_field(json_strings('p.payload', ['$.features']), 1) }} end
             as features,
-        -- timestamps
+            -- timestamps
         {{ try_cast_as("case when p.is_json then " ~ json_field(json_strings('p.payload', ['$.served_at']), 1)
             ~ " end", 'timestamp') }} as served_at,
         {{ try_cast_as("case when p.is_json then "
