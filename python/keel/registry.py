@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 
 import joblib
+import numpy as np
+import pandas as pd
 
 from keel.warehouse import warehouse_path
 
@@ -146,6 +148,17 @@ def load_artifact(path: str | Path, expected_sha256: str):
         raise RuntimeError(f"artifact {path} has sha256 {actual[:12]}…, the registry recorded "
                            f"{expected_sha256[:12]}…: refusing to load it")
     return joblib.load(path)
+
+
+def feature_matrix(data, features: list[str]) -> np.ndarray:
+    """A model's input: the features in their registered order, as a float matrix (nulls NaN).
+
+    Pipelines are fitted on plain matrices, not frames, so scoring one row in the server costs
+    no DataFrame and no column-name checks, and every caller feeds the same shape.
+    """
+    if isinstance(data, pd.DataFrame):
+        return data[list(features)].to_numpy(dtype=float, na_value=np.nan)
+    return np.array([[np.nan if r.get(f) is None else r[f] for f in features] for r in data], dtype=float)
 
 
 def version_row(con, model: str, version: int) -> dict:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from keel.project import manifest
-from keel.registry import current_alias, ensure_registry, load_artifact, version_row
+from keel.registry import current_alias, ensure_registry, feature_matrix, load_artifact, version_row
 from keel.spec import load_spec
 from keel.warehouse import connect
 
@@ -78,7 +78,8 @@ def score(model: str, alias: str = "champion") -> ScoreResult:
                             f"{quoted} from {relation}").to_arrow_table()
         newest = con.execute(f"select max(feature_ts) from {relation}").fetchone()[0]
         run_id = hashlib.sha256(f"{model}|{version}|{newest}".encode()).hexdigest()[:16]
-        scores = pipeline.predict_proba(table.select(features).to_pandas())[:, 1] if table.num_rows else []
+        x = feature_matrix(table.select(features).to_pandas(), features)
+        scores = pipeline.predict_proba(x)[:, 1] if table.num_rows else []
         out = pa.table({"entity": table.column("entity"), "as_of": table.column("as_of"),
                         "score": pa.array(scores, pa.float64())})
         now = datetime.now(UTC).replace(tzinfo=None)

@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from keel.evaluation import calibration_bins, classification_metrics, reference_profile, slice_metrics
 from keel.project import manifest_path, project_dir
-from keel.registry import as_json, ensure_registry, save_artifact, write_serving_catalog
+from keel.registry import as_json, ensure_registry, feature_matrix, save_artifact, write_serving_catalog
 from keel.spec import METRICS, ModelSpec, SpecError, check_columns, load_spec
 from keel.warehouse import connect
 
@@ -135,10 +135,10 @@ def _grid(search: dict) -> list[dict]:
 def _cv_score(spec: ModelSpec, params: dict, train: pd.DataFrame, y: np.ndarray, folds: int = 3) -> float:
     """Mean primary metric over time-ordered folds (each fold trains on the past only)."""
     scores = []
-    x = train[list(spec.features)]
+    x = feature_matrix(train, spec.features)
     for fit_idx, val_idx in TimeSeriesSplit(n_splits=folds).split(x):
-        pipeline = build_pipeline(spec, params).fit(x.iloc[fit_idx], y[fit_idx])
-        p = pipeline.predict_proba(x.iloc[val_idx])[:, 1]
+        pipeline = build_pipeline(spec, params).fit(x[fit_idx], y[fit_idx])
+        p = pipeline.predict_proba(x[val_idx])[:, 1]
         scores.append(classification_metrics(y[val_idx], p, spec.threshold)[spec.primary_metric])
     scores = [s for s in scores if s is not None]
     if not scores:
@@ -180,9 +180,9 @@ def train(name: str, search: bool = False) -> TrainResult:
         try:
             if search and spec.search:
                 params = _search(con, spec, run, run_id, train_rows, y_train)
-            pipeline = build_pipeline(spec, params).fit(train_rows[list(spec.features)], y_train)
+            pipeline = build_pipeline(spec, params).fit(feature_matrix(train_rows, spec.features), y_train)
             lap("fit")
-            p = pipeline.predict_proba(test_rows[list(spec.features)])[:, 1]
+            p = pipeline.predict_proba(feature_matrix(test_rows, spec.features))[:, 1]
             headline = classification_metrics(y_test, p, spec.threshold)
             slices = slice_metrics(test_rows, y_test, p, spec.slices, spec.threshold)
             calibration = calibration_bins(y_test, p, spec.calibration_bins)
