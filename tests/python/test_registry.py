@@ -62,7 +62,7 @@ def test_training_registers_a_version_with_its_run_metrics_calibration_and_profi
                            "where model = ? and version = 1", [MODEL])
     assert sha256_file(Path(path)) == sha
     pipeline = load_artifact(path, sha)
-    assert pipeline.predict_proba(pd.DataFrame([{f: 0 for f in features}]))[:, 1].shape == (1,)
+    assert pipeline.predict_proba(np.zeros((1, len(features))))[:, 1].shape == (1,)
 
 
 def test_retraining_on_the_same_data_gives_the_same_data_hash_and_metrics(wh):
@@ -100,8 +100,7 @@ def _register_bad_version(wh) -> int:
                                  "where model = ? group by run_id order by 2 desc limit 1", [MODEL])
     pipeline = train_module.build_pipeline(spec, {})
     pipeline.steps[-1] = ("model", DummyClassifier(strategy="prior"))
-    x = pd.DataFrame(np.zeros((4, len(spec.features))), columns=list(spec.features))
-    pipeline.fit(x, [0, 1, 0, 1])
+    pipeline.fit(np.zeros((4, len(spec.features))), [0, 1, 0, 1])
     path, sha = save_artifact(pipeline, MODEL, f"bad{version}")
     con = duckdb.connect(str(wh["path"]))
     try:
