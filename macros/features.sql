@@ -42,14 +42,35 @@
 {%- endmacro %}
 
 {#- Every (entity, day_number) from each active day to `days` - 1 days after it, up to the last
-    day with data: the rows of a dense daily feature view. `activity` has entity and day_number. -#}
-{% macro activity_grid(activity, entity, days, last_day_number) -%}
-    select distinct
-        a.{{ entity }},
-        a.day_number + o.offset_days as day_number
-    from {{ activity }} as a
+    day with data and, on incremental runs, from `first_day_number` on: the rows of a dense daily
+    feature view. `activity` has entity and day_number, one row per active day.
+
+    Each active day covers the days until the next active day or `days` later, whichever comes
+    first, so covers never overlap and no distinct is needed: the rows generated are exactly the
+    rows wanted (a naive active-day x offsets cross join makes `days` times as many, then
+    de-duplicates them). -#}
+{% macro activity_grid(activity, entity, days, last_day_number, first_day_number=none) -%}
+    select
+        r.{{ entity }},
+        r.day_number + o.offset_days as day_number
+    from (
+        select
+            {{ entity }},
+            day_number,
+            least(
+                coalesce(lead(day_number) over (partition by {{ entity }} order by day_number) - 1,
+                    day_number + {{ days - 1 }}),
+                day_number + {{ days - 1 }},
+                {{ last_day_number }}
+            ) as cover_end
+        from {{ activity }}
+    ) as r
     cross join ({{ day_offsets(days) }}) as o
-    where a.day_number + o.offset_days <= {{ last_day_number }}
+    where
+        r.day_number + o.offset_days <= r.cover_end
+    {%- if first_day_number is not none %}
+            and r.day_number + o.offset_days >= {{ first_day_number }}
+    {%- endif %}
 {%- endmacro %}
 
 {#- A feature view's timestamp for a day: the end of that day (the next midnight, UTC). -#}

@@ -12,6 +12,8 @@
     UTC). Incremental like fv_user_activity. -#}
 {%- set window = var('feature_window_days') %}
 {%- set refresh_from = refresh_from_day(ref('product_activity_daily'), 'activity_day', 'loaded_through_batch') %}
+{%- set first_output = none if refresh_from is none
+    else day_number("cast('" ~ refresh_from ~ "' as date)") %}
 
 with activity as (
     select
@@ -28,8 +30,22 @@ last_day as (
     from {{ ref('product_activity_daily') }}
 ),
 
+-- the rows to write: every product's dense days from refresh_from on (all days on a full build)
 grid as (
-    {{ activity_grid('activity', 'item_id', window, '(select l.day_number from last_day as l)') }}
+    {{ activity_grid('activity', 'item_id', window, '(select l.day_number from last_day as l)', first_output) }}
+),
+
+-- the days the trailing windows read: the rows to write, and every active day of the context
+days as (
+    select
+        item_id,
+        day_number
+    from grid
+    union
+    select
+        item_id,
+        day_number
+    from activity
 ),
 
 {%- set measures = ['item_views', 'add_to_carts', 'purchases', 'units_sold', 'revenue'] %}
@@ -41,7 +57,7 @@ daily as (
     {%- for measure in measures %}
         coalesce(a.{{ measure }}, 0) as {{ measure }}{{ ',' if not loop.last }}
     {%- endfor %}
-    from grid as g
+    from days as g
     left join activity as a on g.item_id = a.item_id and g.day_number = a.day_number
 ),
 
@@ -77,8 +93,8 @@ final as (
         -- the last raw batch this run had seen: the next run's watermark
         (select max(a.loaded_through_batch) from {{ ref('product_activity_daily') }} as a) as loaded_through_batch
     from windowed
-    {% if refresh_from -%}
-        where day_number >= {{ day_number("cast('" ~ refresh_from ~ "' as date)") }}
+    {% if first_output -%}
+        where day_number >= {{ first_output }}
     {%- endif %}
 )
 

@@ -18,6 +18,8 @@
 {%- set refresh_from = refresh_from_day(ref('user_activity_daily'), 'activity_day', 'loaded_through_batch') %}
 {%- set context_start = none if refresh_from is none
     else dbt.dateadd('day', 1 - window, "cast('" ~ refresh_from ~ "' as date)") %}
+{%- set first_output = none if refresh_from is none
+    else day_number("cast('" ~ refresh_from ~ "' as date)") %}
 
 with activity as (
     select
@@ -45,8 +47,22 @@ last_day as (
     from {{ ref('user_activity_daily') }}
 ),
 
+-- the rows to write: every user's dense days from refresh_from on (all days on a full build)
 grid as (
-    {{ activity_grid('activity', 'user_id', window, '(select l.day_number from last_day as l)') }}
+    {{ activity_grid('activity', 'user_id', window, '(select l.day_number from last_day as l)', first_output) }}
+),
+
+-- the days the trailing windows read: the rows to write, and every active day of the context
+days as (
+    select
+        user_id,
+        day_number
+    from grid
+    union
+    select
+        user_id,
+        day_number
+    from activity
 ),
 
 -- the last purchase before the context window (incremental runs only: a full build has all days)
@@ -80,7 +96,7 @@ daily as (
         coalesce(a.converted_cart_sessions, 0) as converted_cart_sessions,
         case when a.user_id is not null then g.day_number end as visit_day_number,
         case when a.purchases > 0 then g.day_number else p.purchase_day_number end as purchase_day_number
-    from grid as g
+    from days as g
     left join activity as a on g.user_id = a.user_id and g.day_number = a.day_number
     left join prior as p on g.user_id = p.user_id
 ),
@@ -201,8 +217,8 @@ final as (
         (select max(a.loaded_through_batch) from {{ ref('user_activity_daily') }} as a) as loaded_through_batch
     from windowed as w
     inner join category_totals as c on w.user_id = c.user_id and w.day_number = c.day_number
-    {% if refresh_from -%}
-        where w.day_number >= {{ day_number("cast('" ~ refresh_from ~ "' as date)") }}
+    {% if first_output -%}
+        where w.day_number >= {{ first_output }}
     {%- endif %}
 )
 

@@ -9,7 +9,7 @@
 with activity as (
     select
         user_id,
-        activity_day
+        {{ day_number('activity_day') }} as day_number
     from {{ ref('user_activity_daily') }}
 ),
 
@@ -26,17 +26,18 @@ watermark as (
     from {{ ref('stg_events') }}
 ),
 
-offsets as (
-    {{ day_offsets(active_days) }}
+-- the days from each active day to `active_days` - 1 days after it (a user's dense days)
+active_spans as (
+    {{ activity_grid('activity', 'user_id', active_days,
+        '(select ' ~ day_number('cast(w.last_event_ts as date)') ~ ' from watermark as w)') }}
 ),
 
--- an as-of time is each of the `active_days` midnights after an active day
+-- an as-of time is the midnight ending each of those days
 as_of_times as (
-    select distinct
-        a.user_id,
-        cast({{ dbt.dateadd('day', 'o.offset_days + 1', 'a.activity_day') }} as timestamp) as as_of
-    from activity as a
-    cross join offsets as o
+    select
+        user_id,
+        {{ end_of_day_number('day_number') }} as as_of
+    from active_spans
 ),
 
 closed as (
