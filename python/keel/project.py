@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -97,4 +98,11 @@ def manifest() -> dict:
 
 @lru_cache(maxsize=2)
 def _read_manifest(path: str, mtime_ns: int) -> dict:
-    return json.loads(Path(path).read_text())
+    # dbt rewrites the manifest in place: a read racing a dbt run can see half a file, so retry
+    for attempt in range(5):
+        try:
+            return json.loads(Path(path).read_text())
+        except json.JSONDecodeError:
+            if attempt == 4:
+                raise RuntimeError(f"{path} is not valid JSON: is a dbt run writing it? Try again") from None
+            time.sleep(0.2)

@@ -252,14 +252,12 @@ def _search(con, spec: ModelSpec, run: dict, parent: str, train_rows: pd.DataFra
 
 
 def _insert(con, table: str, rows: list[tuple], columns: list[str]) -> None:
-    """Insert many rows in one statement (DuckDB's executemany runs one statement per row)."""
+    """Insert many rows in one parameterised statement (DuckDB's executemany runs one statement
+    per row, and registering a frame costs more than these few rows)."""
     if rows:
-        con.register("keel_rows", pd.DataFrame(rows, columns=columns))
-        try:
-            names = ", ".join(columns)
-            con.execute(f"insert into {table} ({names}) select {names} from keel_rows")
-        finally:
-            con.unregister("keel_rows")
+        one = "(" + ", ".join("?" * len(columns)) + ")"
+        con.execute(f"insert into {table} ({', '.join(columns)}) values {', '.join([one] * len(rows))}",
+                    [value for row in rows for value in row])
 
 
 def _record_run(con, run_id: str, run: dict, kind: str, status: str, started: datetime, clock: float,
