@@ -29,6 +29,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_staging.py
+	$(BIN)/python bench/bench_features.py
+	$(BIN)/python bench/bench_registry.py
 
 clean:
 	rm -rf $(VENV) target logs warehouse data

@@ -274,7 +274,10 @@
             ) as recency
         from {{ view.relation }} as f
         cross join clock
-        where f.{{ view.timestamp }} <= clock.as_of
+        -- rows older than the ttl would be dropped below anyway: skip ranking them
+        where
+            f.{{ view.timestamp }} <= clock.as_of
+            and f.{{ view.timestamp }} > {{ dbt.dateadd('second', -view.ttl_seconds, 'clock.as_of') }}
     )
 
     select
