@@ -1,0 +1,152 @@
+"""Serving: single-entity predictions over HTTP on loopback at fixed rates, from a second process.
+
+Builds the demo pipeline (`keel run`) into bench/.data/serving, starts `keel serve` in its own
+process, then drives it from this process at fixed request rates (open loop: latency counts from
+each request's scheduled send time, so a slow server cannot hide queueing) on one keep-alive
+connection (more Python client threads added tens of milliseconds of their own to p99 here).
+Reports p50/p99/errors per rate and the highest rate whose p99 stays under 20 ms. Also times
+batch scoring (`keel score`) against bare predict_proba on the same rows.
+
+    .venv/bin/python bench/bench_serving.py [--rates 200,300,350] [--seconds 15] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH / ".data" / "serving"
+KEEL = Path(sys.executable).with_name("keel")
+
+
+def build() -> dict:
+    env = {**os.environ, "KEEL_WAREHOUSE": str(ROOT / "keel.duckdb")}
+    if not (ROOT / "keel_serving.json").exists():
+        subprocess.run([str(KEEL), "run", "--out", str(ROOT / "logs")], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return env
+
+
+def users(env) -> list[str]:
+    import sqlite3
+
+    con = sqlite3.connect(ROOT / "keel_online.sqlite")
+    return [u for (u,) in con.execute('select "user_id" from "fv_user_activity"')]
+
+
+def drive(port: int, ids: list[str], rate: float, seconds: float, threads: int = 1) -> dict:
+    """Send `rate` requests per second for `seconds`, spread over `threads` keep-alive clients."""
+    start = time.perf_counter() + 0.2
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    rng = random.Random(7)
+    bodies = [json.dumps({"entities": [rng.choice(ids)]}) for _ in range(total)]
+
+    def worker(k: int) -> None:
+        con = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine = []
+        for i in range(k, total, threads):
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            try:
+                con.request("POST", "/v1/models/purchase_propensity/predict", bodies[i],
+                            {"content-type": "application/json"})
+                response = con.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                con = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            mine.append((time.perf_counter() - due) * 1000)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    latencies.sort()
+    pick = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2)  # noqa: E731
+    return {"rate": rate, "requests": total, "errors": errors[0], "p50_ms": pick(0.5), "p99_ms": pick(0.99),
+            "max_ms": round(latencies[-1], 2)}
+
+
+def batch_scoring(env) -> dict:
+    code = """
+import json, time, numpy as np
+from keel.score import score
+from keel.registry import load_artifact, feature_matrix, serving_catalog_path
+from keel.warehouse import connect
+r = score("purchase_propensity")
+cat = json.loads(serving_catalog_path().read_text())["models"]["purchase_propensity"]
+entry = cat["versions"][str(cat["aliases"]["champion"])]
+features = [f["name"] for f in entry["features"]]
+with connect() as con:
+    frame = con.execute("select * from features.fv_user_activity_latest").df()
+x = feature_matrix(frame, features)
+p = load_artifact(entry["artifact_path"], entry["artifact_sha256"])
+t = time.perf_counter(); p.predict_proba(x); bare = time.perf_counter() - t
+print(json.dumps({"rows": r.rows, "score_seconds": r.seconds, "bare_predict_seconds": bare}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["score_rows_per_second"] = round(result["rows"] / result["score_seconds"])
+    result["bare_rows_per_second"] = round(result["rows"] / result["bare_predict_seconds"])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rates", default="200,300,350")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="client threads (measured: 2+ Python threads add tens of ms of their own)")
+    parser.add_argument("--seconds", type=float, default=15)
+    args = parser.parse_args()
+    env = build()
+    ids = users(env)
+    port = 8731
+    server = subprocess.Popen([str(KEEL), "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        drive(port, ids, 100, 3)  # warm-up
+        results = []
+        for rate in [float(r) for r in args.rates.split(",")]:
+            load = os.getloadavg()[0]
+            result = {**drive(port, ids, rate, args.seconds, args.threads), "load_1m": round(load, 2)}
+            results.append(result)
+            print(json.dumps(result), flush=True)
+            if result["p99_ms"] > 20 or result["errors"]:
+                break
+    finally:
+        server.terminate()
+        server.wait(10)
+    held = [r["rate"] for r in results if r["p99_ms"] <= 20 and not r["errors"]]
+    print(json.dumps({"highest_rate_with_p99_under_20ms": max(held) if held else None}))
+    print(json.dumps({"batch_scoring": batch_scoring(env)}))
+
+
+if __name__ == "__main__":
+    main()
