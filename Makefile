@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_staging.py
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_registry.py
+	$(BIN)/python bench/bench_serving.py
 
 clean:
 	rm -rf $(VENV) target logs warehouse data
