@@ -125,6 +125,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                       if k in ("roc_auc", "pr_auc", "log_loss", "brier") and v is not None)
     console.print(f"{result.model} version {result.version} (run {result.run_id[:12]}): trained on "
                   f"{result.train_rows:,} rows, tested on the last {result.test_rows:,}: {shown}")
+    steps = ", ".join(f"{step} {seconds:.3f}" for step, seconds in result.seconds.items())
+    console.print(f"[dim]seconds: {steps}[/]")
     return 0
 
 
