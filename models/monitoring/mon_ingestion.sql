@@ -11,6 +11,15 @@ staged as (
         count(case when is_duplicate then 1 end) as duplicate_rows
     from {{ ref('stg_events__validated') }}
     group by batch_id
+    union all
+    -- the online prediction log (keel serve); its lines are never duplicates
+    select
+        batch_id,
+        count(case when reason is null then 1 end) as valid_rows,
+        count(reason) as quarantined_rows,
+        0 as duplicate_rows
+    from {{ ref('stg_prediction_log') }}
+    group by batch_id
 ),
 
 final as (

@@ -1,6 +1,17 @@
 -- Per batch and reason code: how many of the batch's records were quarantined for it.
 with quarantined as (
-    select * from {{ ref('stg_events__quarantine') }}
+    select
+        batch_id,
+        ingested_at,
+        reason
+    from {{ ref('stg_events__quarantine') }}
+    union all
+    select
+        batch_id,
+        ingested_at,
+        reason
+    from {{ ref('stg_prediction_log') }}
+    where reason is not null
 ),
 
 final as (

@@ -1,11 +1,12 @@
--- Every raw clickstream row is accounted for, per batch: the rows raw.events holds, the rows
--- raw.batches recorded, and valid + quarantined + duplicates in staging (via mon_ingestion) agree.
+-- Every raw row of a staged source (the clickstream and the online prediction log) is accounted
+-- for, per batch: the rows raw.events holds, the rows raw.batches recorded, and valid +
+-- quarantined + duplicates in staging (via mon_ingestion) agree.
 with raw_counts as (
     select
         batch_id,
         count(*) as raw_rows
     from {{ source('raw', 'events') }}
-    where source = '{{ var("clickstream_source") }}'
+    where source in ('{{ var("clickstream_source") }}', 'prediction_log')
     group by batch_id
 )
 
