@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from keel.project import compile_sql, manifest
+from keel.project import compile_sql, manifest, relation_name
 from keel.warehouse import connect
 
 # Names that reach SQL from a caller are checked against this before use; feature and view names
@@ -42,10 +42,6 @@ class FeatureView:
     latest_relation: str   # the view's latest-values model (what the online store holds)
 
 
-def _relation(node: dict) -> str:
-    return node.get("relation_name") or f'"{node["schema"]}"."{node["alias"]}"'
-
-
 def feature_views() -> dict[str, FeatureView]:
     """Every feature view in the project, by name."""
     nodes = [n for n in manifest()["nodes"].values() if n["resource_type"] == "model"]
@@ -65,8 +61,8 @@ def feature_views() -> dict[str, FeatureView]:
             owner=meta.get("owner", ""),
             features=tuple(meta["features"]),
             descriptions={f: columns.get(f, {}).get("description", "") for f in meta["features"]},
-            relation=_relation(node),
-            latest_relation=_relation(latest) if latest else "",
+            relation=relation_name(node),
+            latest_relation=relation_name(latest) if latest else "",
         )
     return views
 

@@ -96,6 +96,11 @@ def manifest() -> dict:
     return _read_manifest(str(path), path.stat().st_mtime_ns)
 
 
+def relation_name(node: dict) -> str:
+    """The quoted relation dbt built for a manifest node."""
+    return node.get("relation_name") or f'"{node["schema"]}"."{node["alias"]}"'
+
+
 @lru_cache(maxsize=2)
 def _read_manifest(path: str, mtime_ns: int) -> dict:
     # dbt rewrites the manifest in place: a read racing a dbt run can see half a file, so retry

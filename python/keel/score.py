@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from keel.project import manifest
+from keel.project import manifest, relation_name
 from keel.registry import current_alias, ensure_registry, feature_matrix, load_artifact, version_row
 from keel.spec import load_spec
 from keel.warehouse import connect
@@ -57,7 +57,7 @@ def _serving_relation(spec) -> str:
              if n["resource_type"] == "model" and n["name"] == spec.serving]
     if not nodes:
         raise ValueError(f"{spec.name}: meta.keel.serving: no model named {spec.serving!r}")
-    return nodes[0].get("relation_name") or f'"{nodes[0]["schema"]}"."{nodes[0]["alias"]}"'
+    return relation_name(nodes[0])
 
 
 def score(model: str, alias: str = "champion") -> ScoreResult:

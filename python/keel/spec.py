@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 
 from keel.features import IDENTIFIER, choose, feature_views
-from keel.project import manifest
+from keel.project import manifest, relation_name
 
 # name -> True when larger is better
 METRICS = {"roc_auc": True, "pr_auc": True, "precision": True, "recall": True,
@@ -141,7 +141,7 @@ def load_spec(name: str) -> ModelSpec:
         name=name, description=exposure.get("description", ""),
         owner=owner.get("name") or owner.get("email") or "",
         training_model=training["name"],
-        training_relation=training.get("relation_name") or f'"{training["schema"]}"."{training["alias"]}"',
+        training_relation=relation_name(training),
         entity=entity, timestamp=timestamp, label=label, feature_refs=feature_refs, features=features,
         feature_views={f: view for view, fs in chosen.items() for f in fs},
         estimator=estimator, params=params, search=search, test_days=test_days, gap_days=gap_days,
