@@ -12,23 +12,7 @@
 {%- endif %}
 
 with catalog as (
-    {%- for r in rows %}
-        select
-            {{ sql_string(r[0]) }} as exposure,
-            {{ sql_string(r[1]) }} as exposure_type,
-            {{ sql_string(r[2]) }} as owner,
-            {{ sql_string(r[3]) }} as maturity,
-            {{ sql_string(r[4]) }} as depends_on
-        {{ 'union all' if not loop.last }}
-    {%- else %}
-        select
-            cast(null as varchar) as exposure,
-            cast(null as varchar) as exposure_type,
-            cast(null as varchar) as owner,
-            cast(null as varchar) as maturity,
-            cast(null as varchar) as depends_on
-        where false
-    {%- endfor %}
+    {{ text_rows(rows, ['exposure', 'exposure_type', 'owner', 'maturity', 'depends_on']) }}
 )
 
 select * from catalog

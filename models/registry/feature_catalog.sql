@@ -15,27 +15,7 @@
 {%- endif %}
 
 with catalog as (
-    {%- for r in rows %}
-        select
-            {{ sql_string(r[0]) }} as feature_view,
-            {{ sql_string(r[1]) }} as feature,
-            {{ sql_string(r[2]) }} as description,
-            {{ sql_string(r[3]) }} as entity,
-            {{ sql_string(r[4]) }} as ttl,
-            {{ sql_string(r[5]) }} as owner,
-            {{ sql_string(r[6]) }} as upstream_sources
-        {{ 'union all' if not loop.last }}
-    {%- else %}
-        select
-            cast(null as varchar) as feature_view,
-            cast(null as varchar) as feature,
-            cast(null as varchar) as description,
-            cast(null as varchar) as entity,
-            cast(null as varchar) as ttl,
-            cast(null as varchar) as owner,
-            cast(null as varchar) as upstream_sources
-        where false
-    {%- endfor %}
+    {{ text_rows(rows, ['feature_view', 'feature', 'description', 'entity', 'ttl', 'owner', 'upstream_sources']) }}
 )
 
 select * from catalog
