@@ -59,33 +59,26 @@ def slice_metrics(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, columns, th
     return out
 
 
-def reference_profile(values: pd.Series, sample_size: int = 1000, seed: int = 0) -> dict:
-    """A frozen description of one feature's training distribution, for drift later.
+def value_counts(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """A frozen, exact description of each column's distribution: one row per column and distinct
+    value (nulls as a row of their own), the form macros/drift.sql compares.
 
-    Numeric: decile bin edges (unique), the share of rows in each bin (the outer bins open-ended),
-    mean, std, null rate and a seeded sample. Other types: category frequencies and null rate.
+    Numeric columns fill `value`, others `category` (as text). Value counts are exact, so drift
+    statistics on them equal those on the rows, and they stay small for counts, flags and
+    categories.
     """
-    n = len(values)
-    nulls = int(values.isna().sum())
-    present = values.dropna()
-    profile = {"rows": n, "null_rate": nulls / n if n else None}
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        x = present.to_numpy(dtype=float)
-        edges = np.unique(np.quantile(x, np.linspace(0, 1, 11))) if len(x) else np.array([])
-        inner = edges[1:-1]
-        bins = np.searchsorted(inner, x, side="right")
-        counts = np.bincount(bins, minlength=len(inner) + 1) if len(x) else []
-        rng = np.random.default_rng(seed)
-        sample = rng.choice(x, size=min(sample_size, len(x)), replace=False) if len(x) else np.array([])
-        profile.update({
-            "kind": "numeric",
-            "bin_edges": [float(e) for e in edges],
-            "bin_shares": [float(c) / len(x) for c in counts] if len(x) else [],
-            "mean": float(x.mean()) if len(x) else None,
-            "std": float(x.std(ddof=1)) if len(x) > 1 else None,
-            "sample": [float(v) for v in np.sort(sample)],
-        })
-    else:
-        shares = present.astype(str).value_counts(normalize=True).sort_index()
-        profile.update({"kind": "categorical", "categories": {k: float(v) for k, v in shares.items()}})
-    return profile
+    parts = []
+    for column in columns:
+        values = frame[column]
+        counts = values.value_counts(dropna=False, sort=False)
+        keys = counts.index.to_numpy(dtype=object)
+        present = pd.notna(keys)
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        parts.append(pd.DataFrame({
+            "column_name": column,
+            "value": np.where(present, keys, np.nan).astype(float) if numeric else np.nan,
+            "category": None if numeric else np.where(present, keys.astype(str), None),
+            "rows": counts.to_numpy(dtype="int64"),
+        }))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["column_name", "value", "category", "rows"])

@@ -84,12 +84,14 @@ REGISTRY_DDL = (
     )
     """,
     """
-    create table if not exists registry.reference_profiles (
-        model    varchar not null,
-        version  integer not null,
-        feature  varchar not null,
-        profile  varchar not null,           -- JSON: bins, shares, mean, std, null rate, sample
-        primary key (model, version, feature)
+    create table if not exists registry.reference_distributions (
+        model        varchar not null,
+        version      integer not null,
+        role         varchar not null,       -- feature (training rows) or prediction (test scores)
+        column_name  varchar not null,       -- the feature, or score
+        value        double,                 -- a numeric value; null with category for nulls
+        category     varchar,                -- a categorical value
+        rows         bigint not null         -- how many rows had it
     )
     """,
     """

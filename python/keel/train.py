@@ -4,8 +4,9 @@ Reads the spec from the manifest and the training relation from the warehouse, s
 (the last `test_days` as-of days are held out, after a `gap_days` gap so no training label looks
 into the test window), fits a Pipeline with its preprocessing inside (so scoring applies exactly
 what training did), evaluates on the held-out window, and writes the run, the version, its
-metrics, calibration and a frozen reference profile per feature in one transaction. A failed
-run is recorded too, with its error.
+metrics, calibration and frozen reference distributions in one transaction: value counts of each
+feature on the training rows and of the scores on the test rows (the model's out-of-sample
+output), which drift monitoring compares with. A failed run is recorded too, with its error.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sklearn.model_selection import TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from keel.evaluation import calibration_bins, classification_metrics, reference_profile, slice_metrics
+from keel.evaluation import calibration_bins, classification_metrics, slice_metrics, value_counts
 from keel.project import manifest_path, project_dir
 from keel.registry import as_json, ensure_registry, feature_matrix, save_artifact, write_serving_catalog
 from keel.spec import METRICS, ModelSpec, SpecError, check_columns, load_spec
@@ -186,7 +187,10 @@ def train(name: str, search: bool = False) -> TrainResult:
             headline = classification_metrics(y_test, p, spec.threshold)
             slices = slice_metrics(test_rows, y_test, p, spec.slices, spec.threshold)
             calibration = calibration_bins(y_test, p, spec.calibration_bins)
-            profiles = {f: reference_profile(train_rows[f]) for f in spec.features}
+            reference = pd.concat([
+                value_counts(train_rows, spec.features).assign(role="feature"),
+                value_counts(pd.DataFrame({"score": p}), ["score"]).assign(role="prediction"),
+            ], ignore_index=True)
             lap("evaluate")
             path, sha = save_artifact(pipeline, spec.name, run_id)
         except SpecError:
@@ -215,9 +219,11 @@ def train(name: str, search: bool = False) -> TrainResult:
                       b["positive_rate"]) for b in calibration],
                     ["run_id", "model", "bin", "lower_bound", "upper_bound", "rows", "mean_score",
                      "positive_rate"])
-            _insert(con, "registry.reference_profiles",
-                    [(spec.name, version, f, as_json(prof)) for f, prof in profiles.items()],
-                    ["model", "version", "feature", "profile"])
+            con.register("keel_reference", reference)
+            con.execute("insert into registry.reference_distributions (model, version, role, column_name, "
+                        "value, category, rows) select ?, ?, role, column_name, value, category, rows "
+                        "from keel_reference", [spec.name, version])
+            con.unregister("keel_reference")
             con.execute("commit")
             lap("register")
             write_serving_catalog(con)

@@ -13,7 +13,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 import keel.train as train_module
-from keel.evaluation import calibration_bins, classification_metrics, reference_profile
+from keel.evaluation import calibration_bins, classification_metrics, value_counts
 from keel.ingest import ingest
 from keel.project import run_dbt
 from keel.promote import PromotionRefused, promote
@@ -56,8 +56,12 @@ def test_training_registers_a_version_with_its_run_metrics_calibration_and_profi
     assert _q(wh, "select sum(rows) from registry.calibration where run_id = ?", [first.run_id]) == \
         [(first.test_rows,)]
     features = load_spec(MODEL).features
-    assert _q(wh, "select count(*) from registry.reference_profiles where model = ? and version = 1",
-              [MODEL]) == [(len(features),)]
+    reference = dict(_q(wh, "select role, sum(rows) from registry.reference_distributions "
+                            "where model = ? and version = 1 and column_name in ('score', ?) group by role",
+                        [MODEL, features[0]]))
+    assert reference == {"feature": first.train_rows, "prediction": first.test_rows}
+    assert _q(wh, "select count(distinct column_name) from registry.reference_distributions "
+                  "where model = ? and version = 1 and role = 'feature'", [MODEL]) == [(len(features),)]
     [(path, sha)] = _q(wh, "select artifact_path, artifact_sha256 from registry.model_versions "
                            "where model = ? and version = 1", [MODEL])
     assert sha256_file(Path(path)) == sha
@@ -215,10 +219,11 @@ def test_evaluation_functions_match_their_definitions():
     assert classification_metrics(np.array([1, 1]), np.array([0.2, 0.9]), 0.5)["roc_auc"] is None
     bins = calibration_bins(y, p, 2)
     assert [b["rows"] for b in bins] == [3, 3] and bins[1]["positive_rate"] == pytest.approx(2 / 3)
-    profile = reference_profile(pd.Series([1.0, 2.0, None, 4.0, 5.0]))
-    assert profile["null_rate"] == 0.2 and profile["mean"] == 3.0
-    assert sum(profile["bin_shares"]) == pytest.approx(1)
-    assert reference_profile(pd.Series(["a", "b", "a"]))["categories"] == {"a": 2 / 3, "b": 1 / 3}
+    counts = value_counts(pd.DataFrame({"x": [1.0, 2.0, None, 2.0], "c": ["a", "b", "a", None]}), ["x", "c"])
+    counts = counts.astype(object).where(counts.notna(), None)
+    rows = {(r.column_name, r.value, r.category): r.rows for r in counts.itertuples()}
+    assert rows == {("x", 1.0, None): 1, ("x", 2.0, None): 2, ("x", None, None): 1,
+                    ("c", None, "a"): 2, ("c", None, "b"): 1, ("c", None, None): 1}
 
 
 def test_reproduce_rebuilds_the_training_set_from_raw_up_to_the_watermark(wh):
