@@ -29,6 +29,14 @@ class _Dbt:
     def datediff(first_date, second_date, datepart):
         return f"(date_diff('{datepart}', {first_date}::timestamp, {second_date}::timestamp))"
 
+    @staticmethod
+    def date_trunc(datepart, date):
+        return f"date_trunc('{datepart}', {date})"
+
+    @staticmethod
+    def type_string():
+        return "varchar"
+
 
 adapter = _Adapter()
 dbt = _Dbt()

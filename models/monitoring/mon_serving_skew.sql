@@ -6,24 +6,7 @@
     the hints below: list every feature view an ML model uses. -#}
 -- depends_on: {{ ref('fv_user_activity') }}
 -- depends_on: {{ ref('fv_product_popularity') }}
-{%- set blocks = [] %}
-{%- if execute %}
-    {%- for exposure in graph.exposures.values() | selectattr('type', 'equalto', 'ml') | sort(attribute='name') %}
-        {%- set spec = exposure.config.meta.get('keel', {}) %}
-        {%- if spec.get('features') %}
-            {%- set views = feature_views(spec.features) %}
-            {%- set names = [] %}
-            {%- set paths = [] %}
-            {%- for v in views %}
-                {%- for f in v.features %}
-                    {%- do names.append(f) %}
-                    {%- do paths.append('$.' ~ f) %}
-                {%- endfor %}
-            {%- endfor %}
-            {%- do blocks.append({'model': exposure.name, 'views': views, 'names': names, 'paths': paths}) %}
-        {%- endif %}
-    {%- endfor %}
-{%- endif %}
+{%- set blocks = ml_models() %}
 
 -- The union below is generated per ML model; sqlfluff renders it without dbt's graph, where
 -- its layout cannot be judged.
@@ -60,9 +43,9 @@ per_prediction as (
             recomputed.version,
             recomputed.served_date,
             recomputed.request_id,
-            {{ block.names | length }} as features_compared,
+            {{ block.features | length }} as features_compared,
             0
-            {%- for f in block.names %}
+            {%- for f in block.features %}
                 {%- set logged = try_cast_as(json_field('recomputed.logged', loop.index), 'double') %}
                 + case
                     when {{ logged }} is null and recomputed.{{ f }} is null then 0

@@ -1,0 +1,56 @@
+{#- The ML models (exposures of type ml with a meta.keel spec) as monitoring needs them, from
+    dbt's graph: [{model, spec, views (feature_views), features, categorical (features whose
+    contract type is text), paths (JSONPaths of the features in a prediction log record),
+    training (the training relation), entity, timestamp, label, threshold, calibration_bins}].
+
+    Empty while dbt parses: the graph is only known at execution, so a model using this lists the
+    refs it needs as `-- depends_on` hints. -#}
+{% macro ml_models() -%}
+    {%- set models = [] %}
+    {%- if execute %}
+        {%- for exposure in graph.exposures.values() | selectattr('type', 'equalto', 'ml') | sort(attribute='name') %}
+            {%- set spec = exposure.config.meta.get('keel', {}) %}
+            {%- set trained_on = [] %}
+            {%- for node in exposure.depends_on.nodes if node.startswith('model.') %}
+                {%- do trained_on.append(node) %}
+            {%- endfor %}
+            {%- if spec.get('features') and trained_on | length == 1 %}
+                {%- set views = feature_views(spec.features) %}
+                {%- set features = [] %}
+                {%- set paths = [] %}
+                {%- set categorical = [] %}
+                {%- for v in views %}
+                    {%- set node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+                        | selectattr('name', 'equalto', v.name) | first %}
+                    {%- for f in v.features %}
+                        {%- do features.append(f) %}
+                        {%- do paths.append('$.' ~ f) %}
+                        {%- set column = (node.columns.get(f) if node else none) or {} %}
+                        {%- set data_type = (column.get('data_type') or '') | lower %}
+                        {%- if data_type.startswith('varchar') or data_type in ['string', 'text'] %}
+                            {%- do categorical.append(f) %}
+                        {%- endif %}
+                    {%- endfor %}
+                {%- endfor %}
+                {%- set metrics = spec.get('metrics', {}) %}
+                {%- set training = graph.nodes[trained_on[0]] %}
+                {%- do models.append({
+                    'model': exposure.name,
+                    'spec': spec,
+                    'views': views,
+                    'features': features,
+                    'categorical': categorical,
+                    'numeric': features | reject('in', categorical) | list,
+                    'paths': paths,
+                    'training': training.relation_name or (training.schema ~ '.' ~ training.alias),
+                    'entity': spec.entity,
+                    'timestamp': spec.timestamp,
+                    'label': spec.label,
+                    'threshold': metrics.get('threshold', 0.5),
+                    'calibration_bins': metrics.get('calibration_bins', 10),
+                }) %}
+            {%- endif %}
+        {%- endfor %}
+    {%- endif %}
+    {{ return(models) }}
+{%- endmacro %}
