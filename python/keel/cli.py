@@ -305,8 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_summary)
 
     p = sub.add_parser("report", help="write the registry, model cards and monitoring as one HTML file")
-    p.add_argument("--out", type=Path, default=None,
-                   help="where to write it (default: <warehouse>_report.html beside the warehouse)")
+    p.add_argument("--out", type=Path, default=None, metavar="PATH",
+                   help="a file or directory (default: <warehouse>_report.html beside the warehouse)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("run", help="run the whole pipeline: simulate, ingest, build, summarise, report")

@@ -215,6 +215,10 @@ def note(text: str) -> str:
     return f'<p class="note">{esc(text)}</p>'
 
 
+class Markup(str):
+    """Markup built here from escaped parts: a table puts it into a cell as it is."""
+
+
 def table(rows: Sequence[dict], columns: Sequence[str], headers: Sequence[str] | None = None) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in (headers or columns))
     body = []
@@ -230,10 +234,6 @@ def table(rows: Sequence[dict], columns: Sequence[str], headers: Sequence[str] |
         body.append(f"<tr>{''.join(cells)}</tr>")
     return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
-
-
-class Markup(str):
-    """Markup built here from escaped parts: a table puts it into a cell as it is."""
 
 
 def figure(svg: str | None, kind: str, caption: str, model: str | None = None,
