@@ -182,9 +182,20 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from keel.report import write_report
+    from keel.warehouse import warehouse_path
+
+    if not warehouse_path().exists():
+        console.print(f"[yellow]no warehouse at {warehouse_path()} yet[/]: the report says so")
+    print(write_report(args.out))  # on stdout, alone: `xdg-open "$(keel report)"`
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """The whole pipeline, as far as it exists: simulate, ingest, dbt build, summary."""
+    """The whole pipeline, as far as it exists: simulate, ingest, dbt build, summary, report."""
     from keel.project import project_dir, run_dbt
+    from keel.report import write_report
     from keel.summary import print_summary
 
     args.as_of = None  # the online store describes now, unless the logs are simulated
@@ -203,6 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cmd_materialize(args)
     _train_and_promote_all()
     print_summary(console)
+    console.print(f"report: {write_report()}")
     return 0
 
 
@@ -292,7 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="print what the warehouse holds")
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("run", help="run the whole pipeline: simulate, ingest, build, summarise")
+    p = sub.add_parser("report", help="write the registry, model cards and monitoring as one HTML file")
+    p.add_argument("--out", type=Path, default=None, metavar="PATH",
+                   help="a file or directory (default: <warehouse>_report.html beside the warehouse)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("run", help="run the whole pipeline: simulate, ingest, build, summarise, report")
     p.add_argument("--data", type=Path, default=None,
                    help="ingest these logs instead of simulating (file or directory)")
     p.add_argument("--out", type=Path, default=None,

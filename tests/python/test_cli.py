@@ -25,6 +25,9 @@ def test_run_goes_from_logs_to_a_summary(tmp_path):
     assert "training set training.train_purchase_propensity: empty" in done.stderr
     assert "online store" in done.stderr and "fv_user_activity" in done.stderr
     assert "purchase_propensity not trained" in done.stderr and "is empty" in done.stderr
+    report = tmp_path / "wh" / "keel_report.html"
+    assert f"report: {report}" in done.stderr
+    assert "Not trained yet" in report.read_text()
 
     again = _keel("ingest", str(tmp_path / "logs"), warehouse=tmp_path / "wh" / "keel.duckdb")
     assert again.returncode == 0
