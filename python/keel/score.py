@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from keel.project import manifest, relation_name
+from keel.project import compile_sql, manifest, relation_name
 from keel.registry import current_alias, ensure_registry, feature_matrix, load_artifact, version_row
 from keel.spec import load_spec
 from keel.warehouse import connect
@@ -52,17 +52,24 @@ def ensure_predictions(con) -> None:
         con.execute(ddl)
 
 
-def _serving_relation(spec) -> str:
+def _serving_relation(spec, as_of: datetime | None = None) -> str:
+    """The spec's serving model as built, or (with `as_of`) its SQL compiled with var
+    online_as_of, so a backfill scores the features each entity had at that instant."""
     nodes = [n for n in manifest()["nodes"].values()
              if n["resource_type"] == "model" and n["name"] == spec.serving]
     if not nodes:
         raise ValueError(f"{spec.name}: meta.keel.serving: no model named {spec.serving!r}")
-    return relation_name(nodes[0])
+    if as_of is None:
+        return relation_name(nodes[0])
+    sql = compile_sql(nodes[0]["raw_code"], {"online_as_of": as_of.isoformat(sep=" ")})
+    return f"({sql}) as serving"
 
 
-def score(model: str, alias: str = "champion") -> ScoreResult:
+def score(model: str, alias: str = "champion", as_of: datetime | None = None) -> ScoreResult:
+    """Score with the version `alias` points at; `as_of` scores the features known at that
+    instant instead of the latest (a backfill), as its own scoring run."""
     spec = load_spec(model)
-    relation = _serving_relation(spec)
+    relation = _serving_relation(spec, as_of)
     clock = time.perf_counter()
     with connect() as con:
         ensure_registry(con)

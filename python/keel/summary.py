@@ -89,7 +89,36 @@ def print_summary(console: Console) -> None:
             registry.add_row(model, str(version), aliases, f"{auc:.4f}" if auc is not None else "",
                              f"{int(rows or 0):,}", f"{created:%Y-%m-%d %H:%M}")
         console.print(registry)
+    print_alerts(console)
     console.print(f"warehouse: {path}")
     console.print("explore it with SQL: from staging.stg_events, features.fv_user_activity, "
                   "training.train_purchase_propensity, registry.model_versions_current, "
-                  "monitoring.mon_ingestion (see README)")
+                  "monitoring.mon_ingestion, monitoring.mon_alerts (see README)")
+
+
+def print_alerts(console: Console, shown: int = 8) -> None:
+    """Alerts now open in monitoring.mon_alerts: counts per check and severity, then the most
+    severe and most recent few."""
+    with connect() as con:
+        try:
+            counts = con.execute(
+                "select check_name, count(case when severity = 'critical' then 1 end), "
+                "count(case when severity = 'warning' then 1 end) from monitoring.mon_alerts "
+                "group by check_name order by check_name").fetchall()
+            worst = con.execute(
+                "select severity, message from monitoring.mon_alerts "
+                "order by severity = 'critical' desc, day desc, value - threshold desc limit ?",
+                [shown]).fetchall()
+        except duckdb.CatalogException:
+            return
+    if not counts:
+        console.print("alerts: none (monitoring.mon_alerts is empty)")
+        return
+    table = Table(title="Alerts (monitoring.mon_alerts)", box=None)
+    for column in ("check", "critical", "warning"):
+        table.add_column(column)
+    for check, critical, warning in counts:
+        table.add_row(check, f"[red]{critical}[/]" if critical else "0", str(warning))
+    console.print(table)
+    for severity, message in worst:
+        console.print(f"  [{'red' if severity == 'critical' else 'yellow'}]{message}[/]")
