@@ -34,6 +34,10 @@ class _Dbt:
         return f"date_trunc('{datepart}', {date})"
 
     @staticmethod
+    def hash(field):
+        return f"md5(cast({field} as varchar))"
+
+    @staticmethod
     def type_string():
         return "varchar"
 
@@ -71,3 +75,7 @@ def var(name, default=None):
 # dbt's graph is empty while it parses, and models that read it guard with `if execute`.
 execute = False
 graph = {"nodes": {}, "sources": {}, "exposures": {}}
+
+
+# When dbt started the run (dbt's own is a datetime too).
+run_started_at = __import__("datetime").datetime(2026, 1, 1)

@@ -12,9 +12,21 @@ with alerts as (
 ),
 
 final as (
+    {%- set started = run_started_at.strftime('%Y-%m-%d %H:%M:%S') %}
     select
-        a.*,
-        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as first_seen_at
+        a.alert_id,
+        a.day,
+        a.check_name,
+        a.severity,
+        a.model,
+        a.version,
+        a.source,
+        a.subject,
+        a.statistic,
+        a.value,
+        a.threshold,
+        a.message,
+        cast('{{ started }}' as timestamp) as first_seen_at
     from alerts as a
     {%- if is_incremental() %}
         where a.alert_id not in (select h.alert_id from {{ this }} as h)
