@@ -29,6 +29,10 @@ class _Dbt:
     def datediff(first_date, second_date, datepart):
         return f"(date_diff('{datepart}', {first_date}::timestamp, {second_date}::timestamp))"
 
+    @staticmethod
+    def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None):
+        return f"string_agg({measure}, {delimiter_text} {order_by_clause or ''})"
+
 
 adapter = _Adapter()
 dbt = _Dbt()
