@@ -52,3 +52,22 @@
 {% macro default__json_array_values(expr, key) -%}
     explode(from_json({{ expr }}, 'array<struct<{{ key }}:string>>').{{ key }})
 {%- endmacro %}
+
+{#- One row per top-level member of the JSON object `expr`, as two select-list columns named
+    `key_name` (the member's key) and `value_name` (its value as JSON text, null when the value is
+    JSON null). Anything that is not an object yields no rows; `expr` must be valid JSON (guard
+    with json_is_valid). A key repeated within one object yields one row per occurrence.
+    On Spark a repeated key fails unless spark.sql.mapKeyDedupPolicy is LAST_WIN. -#}
+{% macro json_members(expr, key_name, value_name) -%}
+    {{ return(adapter.dispatch('json_members', 'keel')(expr, key_name, value_name)) }}
+{%- endmacro %}
+
+{#- Two unnests of lists of equal length in one select list are zipped row by row. -#}
+{% macro duckdb__json_members(expr, key_name, value_name) -%}
+    unnest(json_keys({{ expr }})) as {{ key_name }},
+    nullif(cast(unnest(json_extract({{ expr }}, '$.*')) as varchar), 'null') as {{ value_name }}
+{%- endmacro %}
+
+{% macro default__json_members(expr, key_name, value_name) -%}
+    explode(from_json({{ expr }}, 'map<string,string>')) as ({{ key_name }}, {{ value_name }})
+{%- endmacro %}

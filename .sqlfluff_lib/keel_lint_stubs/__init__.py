@@ -41,6 +41,10 @@ class _Dbt:
     def type_string():
         return "varchar"
 
+    @staticmethod
+    def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None):
+        return f"string_agg({measure}, {delimiter_text} {order_by_clause or ''})"
+
 
 adapter = _Adapter()
 dbt = _Dbt()
