@@ -1,5 +1,6 @@
 {#- One row per breach of an alert threshold, per check, subject and period: drift of a feature
-    or of the scores, a performance drop once labels are known, and serving skew. Thresholds are
+    or of the scores, a performance drop once labels are known, serving skew, and per source and
+    ingestion day a data-quality breach (quarantine rate, volume anomaly, schema change). Thresholds are
     the seed alert_thresholds, overridden per model by its spec's meta.keel.alerts; a value above
     `critical` is critical, else above `warning` a warning. Drift and performance count only
     periods with at least var alert_min_rows rows.
@@ -109,6 +110,38 @@ observations as (
         'features' as subject,
         skew_rate as value
     from {{ ref('mon_serving_skew') }}
+    union all
+    select
+        'data_quality' as check_name,
+        'quarantine_rate' as statistic,
+        null as model,
+        null as version,
+        day,
+        source as subject,
+        quarantine_rate as value
+    from {{ ref('mon_data_quality') }}
+    union all
+    select
+        'data_quality' as check_name,
+        'abs_volume_zscore' as statistic,
+        null as model,
+        null as version,
+        day,
+        source as subject,
+        abs(volume_zscore) as value
+    from {{ ref('mon_data_quality') }}
+    union all
+    select
+        'data_quality' as check_name,
+        'schema_changes' as statistic,
+        null as model,
+        null as version,
+        day,
+        source as subject,
+        -- the lists are comma-separated field names
+        coalesce(length(new_fields) - length(replace(new_fields, ',', '')) + 1, 0)
+        + coalesce(length(missing_fields) - length(replace(missing_fields, ',', '')) + 1, 0) as value
+    from {{ ref('mon_data_quality') }}
 ),
 
 thresholds as (
@@ -140,13 +173,13 @@ final as (
         severity,
         model,
         version,
-        cast(null as {{ dbt.type_string() }}) as source,
+        case when check_name = 'data_quality' then subject end as source,
         subject,
         statistic,
         value,
         threshold,
-        check_name || ' ' || severity || ': ' || model || ' v' || cast(version as {{ dbt.type_string() }})
-        || ' ' || subject || ' ' || statistic || ' ' || cast(round(value, 4) as {{ dbt.type_string() }})
+        check_name || ' ' || severity || ': '
+        || coalesce(model || ' v' || cast(version as {{ dbt.type_string() }}) || ' ', '') || subject || ' ' || statistic || ' ' || cast(round(value, 4) as {{ dbt.type_string() }})
         || ' > ' || cast(threshold as {{ dbt.type_string() }}) || ' on '
         || cast(day as {{ dbt.type_string() }}) as message
     from breaches
