@@ -179,7 +179,8 @@ final as (
         value,
         threshold,
         check_name || ' ' || severity || ': '
-        || coalesce(model || ' v' || cast(version as {{ dbt.type_string() }}) || ' ', '') || subject || ' ' || statistic || ' ' || cast(round(value, 4) as {{ dbt.type_string() }})
+        || coalesce(model || ' v' || cast(version as {{ dbt.type_string() }}) || ' ', '')
+        || subject || ' ' || statistic || ' ' || cast(round(value, 4) as {{ dbt.type_string() }})
         || ' > ' || cast(threshold as {{ dbt.type_string() }}) || ' on '
         || cast(day as {{ dbt.type_string() }}) as message
     from breaches
