@@ -76,3 +76,44 @@ def test_performance_and_calibration_equal_sklearn_on_the_same_rows(warehouse):
         assert np.allclose(bins.mean_score, prob_pred, atol=TOL, rtol=0)
         gaps = (bins.rows * (bins.mean_score - bins.positive_rate).abs()).sum() / bins.rows.sum()
         assert got.expected_calibration_error == pytest.approx(gaps, abs=TOL)
+
+
+def test_scored_days_get_drift_rows_and_alert_history_survives_full_refresh(trained, tmp_path, monkeypatch):
+    """Backfilled batch scores on a copy of the trained warehouse: every feature and the score get
+    a drift row per scored day, alerts are kept in mon_alert_history, and a full refresh keeps
+    that history."""
+    import shutil
+    from datetime import datetime
+
+    from keel.promote import promote
+    from keel.score import score
+    from keel.spec import load_spec
+    from keel.warehouse import WAREHOUSE_ENV
+
+    copy = tmp_path / "wh"
+    shutil.copytree(trained["path"].parent, copy)
+    path = copy / trained["path"].name
+    monkeypatch.setenv(WAREHOUSE_ENV, str(path))
+    promote("purchase_propensity", trained["first"].version)
+    days = [datetime(2026, 1, 20), datetime(2026, 1, 25)]
+    for day in days:
+        score("purchase_propensity", as_of=day)
+    assert run_dbt(["build", "--select", "models/predictions", "models/monitoring", "models/registry",
+                    "--exclude", "tag:alerts"], quiet=True)
+
+    con = duckdb.connect(str(path))
+    features = load_spec("purchase_propensity").features
+    drift = con.execute("select day, count(distinct column_name) from monitoring.mon_feature_drift "
+                        "where current_rows >= 50 group by day order by day").fetchall()
+    assert [(d, n) for d, n in drift] == [(day.date(), len(features)) for day in days]
+    assert con.execute("select count(distinct day) from monitoring.mon_prediction_drift").fetchone()[0] >= 2
+    con.execute("insert into monitoring.mon_alert_history (alert_id, day, check_name, severity, message) "
+                "values ('planted', date '2026-01-01', 'feature_drift', 'warning', 'kept')")
+    alerts = con.execute("select count(*) from monitoring.mon_alerts").fetchone()[0]
+    con.close()
+
+    assert run_dbt(["build", "--full-refresh", "--exclude", "tag:alerts"], quiet=True)
+    con = duckdb.connect(str(path))
+    history = con.execute("select alert_id from monitoring.mon_alert_history").fetchall()
+    con.close()
+    assert ("planted",) in history and len(history) >= alerts + 1
