@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_registry.py
 	$(BIN)/python bench/bench_serving.py
+	$(BIN)/python bench/bench_drift.py
 
 clean:
 	rm -rf $(VENV) target logs warehouse data
