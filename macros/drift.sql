@@ -55,16 +55,7 @@ drift_current as (
 
 -- per side: total and present rows, the mean, and (second pass) the population variance
 drift_ref_moments as (
-    select
-        {{ k }},
-        column_name,
-        sum(rows) as total_rows,
-        sum(case when value is not null or category is not null then rows else 0 end) as present_rows,
-        sum(case when value is not null then rows else 0 end) as numeric_rows,
-        sum(rows * value) / nullif(sum(case when value is not null then rows else 0 end), 0) as mean_value,
-        max(case when category is not null then 1 else 0 end) as has_categories
-    from drift_reference
-    group by {{ k }}, column_name
+    {{ _drift_moments('drift_reference', keys) }}
 ),
 
 drift_ref_stats as (
@@ -86,16 +77,7 @@ drift_ref_stats as (
 ),
 
 drift_cur_stats as (
-    select
-        {{ kp }},
-        column_name,
-        sum(rows) as total_rows,
-        sum(case when value is not null or category is not null then rows else 0 end) as present_rows,
-        sum(case when value is not null then rows else 0 end) as numeric_rows,
-        sum(rows * value) / nullif(sum(case when value is not null then rows else 0 end), 0) as mean_value,
-        max(case when category is not null then 1 else 0 end) as has_categories
-    from drift_current
-    group by {{ kp }}, column_name
+    {{ _drift_moments('drift_current', keys + period) }}
 ),
 
 -- the comparisons to make: every current period of a column the reference also has
@@ -128,8 +110,7 @@ drift_ref_cumulative as (
         value,
         sum(rows) over (
             partition by {{ k }}, column_name order by value rows between unbounded preceding and current row
-        ) as cumulative_rows,
-        sum(rows) over (partition by {{ k }}, column_name) as numeric_rows
+        ) as cumulative_rows
     from drift_reference
     where value is not null
 ),
@@ -146,11 +127,13 @@ drift_edges as (
             d.decile,
             min(c.value) as edge
         from drift_ref_cumulative as c
+        -- numeric_rows: the reference's non-null values, counted once in drift_ref_moments
+        inner join drift_ref_moments as m on {{ _drift_on('c', 'm', by_column) }}
         inner join (
             {% for d in range(1, 10) -%}
                 select {{ d }} as decile{{ ' union all' if not loop.last }}
             {% endfor -%}
-        ) as d on c.cumulative_rows * 10 >= d.decile * c.numeric_rows
+        ) as d on c.cumulative_rows * 10 >= d.decile * m.numeric_rows
         group by c.{{ keys | join(', c.') }}, c.column_name, d.decile
     ) as deciles
 ),
@@ -273,6 +256,22 @@ left join drift_distances as d
     on p.pair_id = d.pair_id
 left join drift_divergences as v
     on p.pair_id = v.pair_id
+{%- endmacro %}
+
+
+{#- Per `group` and column of a value-count relation: total rows, present (non-null) rows,
+    numeric rows, their mean, and whether the column has categories. -#}
+{%- macro _drift_moments(relation, group) -%}
+    select
+        {{ group | join(', ') }},
+        column_name,
+        sum(rows) as total_rows,
+        sum(case when value is not null or category is not null then rows else 0 end) as present_rows,
+        sum(case when value is not null then rows else 0 end) as numeric_rows,
+        sum(rows * value) / nullif(sum(case when value is not null then rows else 0 end), 0) as mean_value,
+        max(case when category is not null then 1 else 0 end) as has_categories
+    from {{ relation }}
+    group by {{ group | join(', ') }}, column_name
 {%- endmacro %}
 
 
