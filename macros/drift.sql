@@ -259,6 +259,50 @@ left join drift_divergences as v
 {%- endmacro %}
 
 
+{#- Drift of what each model version scored or served (mon_scored_distributions), per period,
+    against the frozen reference registered with the version (registry.reference_distributions),
+    for one role: feature or prediction. -#}
+{% macro scored_drift(role) -%}
+with reference_counts as (
+    select
+        model,
+        version,
+        column_name,
+        value,
+        category,
+        rows
+    from {{ source('registry', 'reference_distributions') }}
+    where role = '{{ role }}'
+),
+
+scored_counts as (
+    select
+        model,
+        version,
+        day,
+        column_name,
+        value,
+        category,
+        rows
+    from {{ ref('mon_scored_distributions') }}
+    where role = '{{ role }}'
+),
+
+final as (
+    {{ drift_statistics('reference_counts', 'scored_counts', ['model', 'version'], ['day']) }}
+)
+
+select * from final
+{%- endmacro %}
+
+
+{#- The period (var monitoring_grain) a monitoring row belongs to: the date `timestamp` falls in,
+    truncated to the grain. -#}
+{% macro monitoring_period(timestamp) -%}
+    cast({{ dbt.date_trunc(var('monitoring_grain'), timestamp) }} as date)
+{%- endmacro %}
+
+
 {#- Per `group` and column of a value-count relation: total rows, present (non-null) rows,
     numeric rows, their mean, and whether the column has categories. -#}
 {%- macro _drift_moments(relation, group) -%}

@@ -21,7 +21,7 @@ with predictions as (
         entity,
         features_as_of,
         score,
-        cast({{ dbt.date_trunc(var('monitoring_grain'), 'features_as_of') }} as date) as day
+        {{ monitoring_period('features_as_of') }} as day
     from {{ ref('predictions') }}
     where features_as_of is not null and entity is not null
 ),

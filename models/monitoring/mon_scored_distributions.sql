@@ -21,8 +21,7 @@ with predictions as (
         entity,
         features_as_of,
         score,
-        cast({{ dbt.date_trunc(var('monitoring_grain'), 'coalesce(features_as_of, predicted_at)') }} as date)
-        as day
+        {{ monitoring_period('coalesce(features_as_of, predicted_at)') }} as day
     from {{ ref('predictions') }}
 ),
 
@@ -31,7 +30,7 @@ served as (
         model,
         version,
         features,
-        cast({{ dbt.date_trunc(var('monitoring_grain'), 'coalesce(features_as_of, served_at)') }} as date) as day
+        {{ monitoring_period('coalesce(features_as_of, served_at)') }} as day
     from {{ ref('stg_prediction_log') }}
     where reason is null
 ),
