@@ -4,9 +4,10 @@
 Run: .venv/bin/python bench/bench_registry.py [--runs 10] [--cli-runs 5] [--growth 200] [--no-peer]
      [--no-build] [--out FILE]
 
-Builds a fresh warehouse under bench/.data/registry/ from the default demo data (SimulationConfig():
-300k events, logs cached in bench/.data/demo_logs), as `keel run` does: simulate, ingest, dbt build
-(in a child process, against a copy of the dbt project: see build_warehouse). Then:
+Builds a fresh warehouse under bench/.data/registry/ from the demo data as it was measured
+(300k events, 5,000 users, 60 days; logs cached in bench/.data/demo_logs), as `keel run` does:
+simulate, ingest, dbt build (in a child process, against a copy of the dbt project: see
+build_warehouse). Then:
 
 1. `keel.train.train("purchase_propensity")` --runs times in this process (after a warm-up): the
    distribution of its per-step `.seconds` (spec, read, fit, evaluate, register) and of what it
@@ -84,7 +85,7 @@ def build_warehouse() -> None:
     from keel.ingest import ingest
     from keel.project import run_dbt
 
-    data, _ = logs("demo_logs", SimulationConfig())
+    data, _ = logs("demo_logs", SimulationConfig(events=300_000, users=5_000, days=60))
     fresh_warehouse("registry")
     for part in ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "analyses", "tests/dbt"):
         if (ROOT / part).is_dir():

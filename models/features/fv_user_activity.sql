@@ -7,13 +7,15 @@
     )
 }}
 
-{#- One row per user per day from their first active day until `feature_window_days` after their
-    last: activity features as known at the end of that day (feature_ts = the next midnight, UTC).
-    Rows continue on quiet days so trailing counts fall back to zero rather than go stale.
+{#- One row per user per day from their first active day until `feature_window_days` - 1 days
+    after their last (while some trailing window holds activity): activity features as known at
+    the end of that day (feature_ts = the next midnight, UTC). Rows continue on quiet days so
+    shorter windows fall back to zero; each row holds for its day (ttl 1 day), so after the last
+    one the user is not served at all rather than served stale counts.
 
     Incremental: recomputes from the first day with new activity; trailing windows need the
-    `feature_window_days` - 1 days before it as context, and nothing older except one small
-    lookup (the last purchase before that context). -#}
+    `feature_window_days` - 1 days before it as context, and nothing older: every feature,
+    recency included, looks back at most that window. -#}
 {%- set window = var('feature_window_days') %}
 {%- set refresh_from = refresh_from_day(ref('user_activity_daily'), 'activity_day', 'loaded_through_batch') %}
 {%- set context_start = none if refresh_from is none
@@ -65,23 +67,6 @@ days as (
     from activity
 ),
 
--- the last purchase before the context window (incremental runs only: a full build has all days)
-prior as (
-    select
-        user_id,
-        {{ day_number('max(activity_day)') }} as purchase_day_number
-    from {{ ref('user_activity_daily') }}
-    where
-        purchases > 0
-        {% if context_start -%}
-            and activity_day < {{ context_start }}
-            and user_id in (select a.user_id from activity as a)
-        {%- else -%}
-            and false
-        {%- endif %}
-    group by user_id
-),
-
 daily as (
     select
         g.user_id,
@@ -95,10 +80,9 @@ daily as (
         coalesce(a.cart_sessions, 0) as cart_sessions,
         coalesce(a.converted_cart_sessions, 0) as converted_cart_sessions,
         case when a.user_id is not null then g.day_number end as visit_day_number,
-        case when a.purchases > 0 then g.day_number else p.purchase_day_number end as purchase_day_number
+        case when a.purchases > 0 then g.day_number end as purchase_day_number
     from days as g
     left join activity as a on g.user_id = a.user_id and g.day_number = a.day_number
-    left join prior as p on g.user_id = p.user_id
 ),
 
 {#- Distinct categories over N days cannot be summed from daily counts. Each sighting of a
@@ -212,7 +196,15 @@ final as (
             as double
         ) as cart_abandonment_rate_{{ window }}d,
         cast(w.day_number - w.last_visit_day_number as integer) as days_since_last_visit,
-        cast(w.day_number - w.last_purchase_day_number as integer) as days_since_last_purchase,
+        -- within the window only, like every other feature: an unbounded recency would grow with the
+        -- length of the logs, so training and scoring would see different distributions
+        cast(
+            case
+                when w.day_number - w.last_purchase_day_number < {{ window }}
+                    then w.day_number - w.last_purchase_day_number
+            end
+            as integer
+        ) as days_since_last_purchase,
         -- the last raw batch this run had seen: the next run's watermark
         (select max(a.loaded_through_batch) from {{ ref('user_activity_daily') }} as a) as loaded_through_batch
     from windowed as w

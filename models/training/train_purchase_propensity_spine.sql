@@ -2,9 +2,12 @@
     (a midnight, UTC) at which the user had been active in the `propensity_active_days` before,
     labelled 1 if they purchased within (as_of, as_of + `propensity_label_days`]. Only as-of
     times whose label window has closed (events at least that recent have arrived) are kept, so a
-    0 always means "did not buy", never "not known yet". -#}
+    0 always means "did not buy", never "not known yet". As-of times start once the logs cover
+    `propensity_warmup_days` (the feature window): earlier rows would have truncated trailing
+    windows, a distribution nothing scored later ever has. -#}
 {%- set active_days = var('propensity_active_days') %}
 {%- set label_days = var('propensity_label_days') %}
+{%- set warmup_days = var('propensity_warmup_days') %}
 
 with activity as (
     select
@@ -22,14 +25,18 @@ purchases as (
 ),
 
 watermark as (
-    select max(event_ts) as last_event_ts
+    select
+        min(event_ts) as first_event_ts,
+        max(event_ts) as last_event_ts
     from {{ ref('stg_events') }}
 ),
 
 -- the days from each active day to `active_days` - 1 days after it (a user's dense days)
 active_spans as (
     {{ activity_grid('activity', 'user_id', active_days,
-        '(select ' ~ day_number('cast(w.last_event_ts as date)') ~ ' from watermark as w)') }}
+        '(select ' ~ day_number('cast(w.last_event_ts as date)') ~ ' from watermark as w)',
+        '(select ' ~ day_number('cast(w.first_event_ts as date)') ~ ' + ' ~ (warmup_days - 1)
+        ~ ' from watermark as w)') }}
 ),
 
 -- an as-of time is the midnight ending each of those days

@@ -55,10 +55,10 @@ _MEAN_EVENTS_PER_SESSION = 5.1
 class SimulationConfig:
     """What to simulate. Every knob has a default a newcomer can explore in seconds."""
 
-    events: int = 300_000
+    events: int = 450_000
     users: int = 5_000
     products: int = 400
-    days: int = 60
+    days: int = 90
     start: date = date(2026, 1, 1)
     seed: int = 42
     malformed_rate: float = 0.01

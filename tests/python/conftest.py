@@ -13,8 +13,9 @@ from keel.simulate import SimulationConfig, simulate
 from keel.train import train
 from keel.warehouse import WAREHOUSE_ENV
 
-# Small, but with every kind of bad record several times over.
-SMALL = SimulationConfig(events=20_000, users=500, days=10, malformed_rate=0.05, seed=7)
+# Small, but with every kind of bad record several times over, and long enough (40 days) for the
+# training set's 30-day warm-up to leave as-of days with closed labels.
+SMALL = SimulationConfig(events=20_000, users=500, days=40, malformed_rate=0.05, seed=7)
 
 
 @pytest.fixture
@@ -52,12 +53,12 @@ def sql(built):
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """A warehouse with 30 days of logs (so 7 test days after a 7-day gap leave training days),
-    built, and the model trained once."""
+    """A warehouse with 56 days of logs (after the 30-day warm-up and the 7-day label window, 7 test
+    days after a 7-day gap leave training days), built, and the model trained once."""
     root = tmp_path_factory.mktemp("registry")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(WAREHOUSE_ENV, str(root / "wh" / "keel.duckdb"))
-        simulate(SimulationConfig(events=40_000, users=400, days=30, seed=11), root / "logs")
+        simulate(SimulationConfig(events=75_000, users=400, days=56, seed=11), root / "logs")
         ingest([root / "logs"])
         assert run_dbt(["build"], quiet=True)
         first = train("purchase_propensity")

@@ -62,7 +62,7 @@ select
                   filter (where b.event_name = 'purchase' and b.days_ago < 30), 0) as double) as spend_30d,
     count(distinct b.item_category) filter (where b.days_ago < 30) as distinct_categories_30d,
     min(b.days_ago) as days_since_last_visit,
-    min(b.days_ago) filter (where b.event_name = 'purchase') as days_since_last_purchase,
+    min(b.days_ago) filter (where b.event_name = 'purchase' and b.days_ago < 30) as days_since_last_purchase,
     (select 1 - count(*) filter (where x.has_cart and x.has_purchase)
                 / nullif(count(*) filter (where x.has_cart), 0)
      from sessions as x where x.user_id = s.user_id and x.as_of = s.as_of) as cart_abandonment_rate_30d
@@ -175,7 +175,7 @@ def test_online_store_never_serves_an_expired_value(online, sql):
     store = OnlineStore()
     [(user, feature_ts)] = sql("select user_id, feature_ts from features.fv_user_activity_latest "
                                "order by feature_ts, user_id limit 1")
-    expires = feature_ts + timedelta(days=30)
+    expires = feature_ts + timedelta(days=1)  # the view's ttl: a daily row holds for one day
     [fresh] = store.lookup([user], ["fv_user_activity:item_views_30d"], now=expires - timedelta(seconds=1))
     [stale] = store.lookup([user], ["fv_user_activity:item_views_30d"], now=expires)
     assert fresh["item_views_30d"] is not None and stale["item_views_30d"] is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -117,3 +119,67 @@ def test_scored_days_get_drift_rows_and_alert_history_survives_full_refresh(trai
     history = con.execute("select alert_id from monitoring.mon_alert_history").fetchall()
     con.close()
     assert ("planted",) in history and len(history) >= alerts + 1
+
+
+# The simulator's drift: from DRIFT_DAY on, purchases are a third as likely and prices 1.5 times
+# higher. Only features computed from purchases move; the rest of the funnel does not.
+DRIFT_DAY = date(2026, 2, 26)
+DRIFTED = {"purchases_1d", "purchases_7d", "purchases_30d", "spend_1d", "spend_7d", "spend_30d",
+           "days_since_last_purchase", "cart_abandonment_rate_30d"}
+
+
+def test_simulated_drift_fires_alerts_on_the_drifted_features_only(tmp_path, monkeypatch):
+    """Train on the logs before the drift, then score weekly across it: drift alerts name only
+    purchase features and only after the drift, and performance drops for as-of days whose labels
+    have arrived (the last scored days' have not: drift shows before performance can)."""
+    from keel.ingest import ingest
+    from keel.promote import promote
+    from keel.score import score
+    from keel.simulate import SimulationConfig, simulate
+    from keel.train import train
+    from keel.warehouse import WAREHOUSE_ENV
+
+    path = tmp_path / "wh" / "keel.duckdb"
+    monkeypatch.setenv(WAREHOUSE_ENV, str(path))
+    cfg = SimulationConfig(events=175_000, users=2_000, days=77, start=date(2026, 1, 1), seed=21,
+                           drift_date=DRIFT_DAY, drift_conversion=1 / 3, drift_price=1.5)
+    simulate(cfg, tmp_path / "logs")
+    files = sorted((tmp_path / "logs").rglob("*.jsonl"))
+    before = [f for f in files if date.fromisoformat(f.stem) < DRIFT_DAY]
+    ingest(before)
+    assert run_dbt(["build", "--exclude", "tag:alerts"], quiet=True)
+    version = train("purchase_propensity").version
+    promote("purchase_propensity", version)
+
+    ingest([f for f in files if f not in before])
+    assert run_dbt(["build", "--exclude", "tag:alerts"], quiet=True)
+    scored = [DRIFT_DAY - timedelta(days=7), DRIFT_DAY, DRIFT_DAY + timedelta(days=7),
+              DRIFT_DAY + timedelta(days=14), DRIFT_DAY + timedelta(days=21)]
+    for day in scored:
+        score("purchase_propensity", as_of=datetime.combine(day, datetime.min.time()))
+    assert run_dbt(["build", "--select", "models/predictions", "models/monitoring",
+                    "--exclude", "tag:alerts"], quiet=True)
+
+    con = duckdb.connect(str(path))
+    alerts = con.execute("select check_name, day, subject, statistic, value from monitoring.mon_alerts "
+                         "where check_name in ('feature_drift', 'prediction_drift', 'performance')").df()
+    performance = con.execute("select day, rows, log_loss, expected_calibration_error "
+                              "from monitoring.mon_performance order by day").df()
+    con.close()
+
+    alerts["day"] = pd.to_datetime(alerts.day).dt.date
+    feature = alerts[alerts.check_name == "feature_drift"]
+    drifted_columns = set(feature.subject)
+    assert drifted_columns and drifted_columns <= DRIFTED, feature.to_string()
+    assert {"purchases_7d", "spend_7d", "spend_30d"} <= drifted_columns
+    assert set(feature.day) <= {d for d in scored if d > DRIFT_DAY}
+    assert set(alerts[alerts.check_name == "prediction_drift"].day) <= {d for d in scored if d > DRIFT_DAY}
+
+    # An as-of day's labels close 7 days later, once events that recent have arrived: the logs end
+    # on 2026-03-18, so the last two scored days have drift rows but no performance yet.
+    assert list(pd.to_datetime(performance.day).dt.date) == scored[:3]
+    # Fewer purchases than the model expects: its scores are too high once the labels are in
+    # (ranking survives a uniform drop, so ROC AUC need not fall; calibration does).
+    ece = performance.expected_calibration_error
+    assert (ece.iloc[1:] > 2 * ece.iloc[0]).all()
+    assert set(alerts[alerts.check_name == "performance"].day) == set(scored[1:3])
