@@ -16,15 +16,13 @@ with uses as (
 ),
 
 downstream as (
-    -- exposures reading what an ML model exposure reads (its training set, later its predictions)
+    -- exposures that consume a model's predictions (meta.keel.consumes)
     select
-        ml_model.exposure as model_name,
-        string_agg(distinct neighbour.exposure, ', ') as downstream_exposures
-    from {{ ref('exposure_catalog') }} as ml_model
-    inner join {{ ref('exposure_catalog') }} as neighbour
-        on ml_model.depends_on = neighbour.depends_on and ml_model.exposure != neighbour.exposure
-    where ml_model.exposure_type = 'ml'
-    group by ml_model.exposure
+        consumes as model_name,
+        string_agg(distinct exposure, ', ') as downstream_exposures
+    from {{ ref('exposure_catalog') }}
+    where consumes is not null
+    group by consumes
 )
 
 select

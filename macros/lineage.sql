@@ -17,7 +17,11 @@
     {{ return(found | unique | sort) }}
 {%- endmacro %}
 
-{#- A string literal, quotes escaped. -#}
+{#- A string literal, quotes escaped; none is a null. -#}
 {% macro sql_string(value) -%}
-    '{{ (value or '') | string | replace("'", "''") }}'
+    {%- if value is none -%}
+        cast(null as {{ dbt.type_string() }})
+    {%- else -%}
+        '{{ value | string | replace("'", "''") }}'
+    {%- endif -%}
 {%- endmacro %}

@@ -42,6 +42,7 @@ RELATIONS: dict[str, tuple[tuple[str, ...] | None, str, tuple[str, ...]]] = {
     "registry.calibration": (None, VERSION_RUNS, ("model", "run_id", "bin")),
     "registry.model_lineage": (None, "", ("model", "version", "feature_view", "feature")),
     "registry.feature_catalog": (None, "", ("feature_view", "feature")),
+    "registry.exposure_catalog": (None, "", ("exposure", "depends_on", "consumes")),
     "monitoring.mon_feature_drift": (
         ("model", "version", "day", "column_name", "kind", "reference_rows", "current_rows", "psi", "ks",
          "wasserstein_norm", "js_distance", "null_rate_reference", "null_rate_current", "null_rate_change",
@@ -534,9 +535,13 @@ def _lineage_block(data: ReportData, model: str, featured: dict, spec) -> str:
         edges += [(v, training) for v in views] + [(training, node)]
     else:
         edges += [(v, node) for v in views]
-    layers = [sorted(sources), views, [training] if training else [], [node]]
+    consumers = sorted({str(r.get("exposure")) for r in data.relations["registry.exposure_catalog"].rows
+                        if r.get("consumes") == model})
+    edges += [(node, c) for c in consumers]
+    layers = [sorted(sources), views, [training] if training else [], [node], consumers]
     out.append(figure(charts.lineage_chart(layers, edges), "lineage",
-                      "Raw sources → feature views → training set → model version", model))
+                      "Raw sources → feature views → training set → model version → what uses its "
+                      "predictions (exposures naming it in meta.keel.consumes)", model))
     shown = [{**r, "ttl": catalog.get((r.get("feature_view"), r.get("feature")), {}).get("ttl"),
               "owner": catalog.get((r.get("feature_view"), r.get("feature")), {}).get("owner")} for r in rows]
     out.append(table(sorted(shown, key=lambda r: (str(r.get("feature_view")), str(r.get("feature")))),

@@ -146,7 +146,8 @@ def test_promotion_checks_gates_refuses_with_the_failures_and_records_overrides(
 
 
 def test_analyst_sql_runs_on_the_registry(wh):
-    """The ready-made analyses compile and answer: who uses spend_7d, what changed from v1 to v2."""
+    """The ready-made analyses compile and answer: who uses spend_7d and what reads that model's
+    predictions downstream, what changed from v1 to v2."""
     from keel.project import project_dir
 
     promote(MODEL, 1, alias="in_analysis", force=True, reason="give version 1 an alias")
@@ -155,6 +156,7 @@ def test_analyst_sql_runs_on_the_registry(wh):
     users = _q(wh, (compiled / "models_using_feature.sql").read_text())
     assert {(r[0], r[3], r[4]) for r in users} == {(MODEL, "fv_user_activity", "spend_7d")}
     assert any(r[1] == 1 and "in_analysis" in (r[2] or "") for r in users)
+    assert {r[-1] for r in users} == {"purchase_targeting"}  # declares meta.keel.consumes
     diff = dict((r[0], r[1:]) for r in _q(wh, (compiled / "version_diff.sql").read_text()))
     # v2 retrained v1 on the same data with the same params: byte-identical artifact, so the diff
     # lists the metrics side by side and no setting that changed
