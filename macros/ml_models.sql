@@ -1,3 +1,6 @@
+-- Macros that generate SQL per item: sqlfluff renders them without their arguments, where the
+-- layout cannot be judged.
+-- noqa: disable=LT02
 {#- The ML models (exposures of type ml with a meta.keel spec) as monitoring needs them, from
     dbt's graph: [{model, spec, views (feature_views), features, categorical (features whose
     contract type is text), paths (JSONPaths of the features in a prediction log record),

@@ -1,5 +1,5 @@
 {#- One row per carrier or route and landing instant: how many of its flights landed then, how
-    many of them late (arrival delay over 15 minutes), and their total arrival delay. The
+    many of them late (delayed_15) (arrival delay over 15 minutes), and their total arrival delay. The
     trailing-rate views (fv_carrier_delays, fv_route_delays) are built over it, so they count a
     flight only from the instant it landed. -#}
 with landed as (
@@ -19,7 +19,7 @@ by_entity as (
             {{ entity }} as entity_key,
             landed_at,
             count(*) as landed,
-            count(case when arr_delay > 15 then 1 end) as delayed,
+            count(case when arr_delay > 15 then 1 end) as delayed_15,
             sum(arr_delay) as arr_delay_minutes
         from landed
         group by {{ entity }}, landed_at

@@ -33,7 +33,6 @@ final as (
         sched_day_of_week_local,
         distance,
         -- the plane
-        extract(year from feature_ts) - year_built as plane_age_years,
         seats,
         -- origin weather
         temp as origin_temp,
@@ -56,7 +55,9 @@ final as (
         route_mean_arr_delay_1d,
         route_landed_7d,
         route_delay_rate_7d,
-        route_mean_arr_delay_7d
+        route_mean_arr_delay_7d,
+        -- the plane's age when the prediction is made
+        extract(year from feature_ts) - year_built as plane_age_years
     from joined
 )
 

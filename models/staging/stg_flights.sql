@@ -16,8 +16,10 @@ final as (
     select
         -- keys: carrier, flight number, origin and scheduled departure (UTC), e.g.
         -- UA1545-EWR-2013-01-01 10:15:00
-        concat(carrier, cast(flight as {{ dbt.type_string() }}), '-', origin, '-',
-            cast(sched_dep_ts as {{ dbt.type_string() }})) as flight_id,
+        concat(
+            carrier, cast(flight as {{ dbt.type_string() }}), '-', origin, '-',
+            cast(sched_dep_ts as {{ dbt.type_string() }})
+        ) as flight_id,
         -- ids
         carrier,
         flight,

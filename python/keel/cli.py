@@ -87,8 +87,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     files = discover(args.paths)
     if not files:
-        raise ValueError(f"no log files (.jsonl, .json, .ndjson, .log, .csv, .parquet, each maybe .gz or .zip) "
-                         f"under {args.paths}")
+        raise ValueError("no log files (.jsonl, .json, .ndjson, .log, .csv, .parquet, each maybe .gz or "
+                         f".zip) under {args.paths}")
     with _progress() as bar:
         task = bar.add_task("ingesting", total=len(files))
         results = ingest(files, source=args.source, fmt=args.format,

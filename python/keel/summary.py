@@ -106,7 +106,8 @@ def print_summary(console: Console) -> None:
     console.print(f"warehouse: {path}")
     console.print("explore it with SQL: from staging.stg_events, staging.stg_flights, "
                   "features.fv_user_activity, training.train_purchase_propensity, "
-                  "registry.model_versions_current, monitoring.mon_ingestion, monitoring.mon_alerts (see README)")
+                  "registry.model_versions_current, monitoring.mon_ingestion, monitoring.mon_alerts "
+                  "(see README)")
 
 
 def print_alerts(console: Console, shown: int = 8) -> None:
