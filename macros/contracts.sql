@@ -36,12 +36,9 @@
     ),
 
     screened as (
-        -- oversized and non-UTF-8 records are never parsed
         select
             *,
-            payload_bytes is null
-            and length(payload) <= {{ var('max_payload_length') }}
-            and {{ json_is_valid('payload') }} as is_json
+            {{ record_is_json() }} as is_json
         from source
     ),
 
@@ -92,10 +89,7 @@
         select
             *,
             case
-                when payload_bytes is not null then 'invalid_encoding'
-                when length(payload) > {{ var('max_payload_length') }} then 'oversized_payload'
-                when not is_json then 'invalid_json'
-                when not is_object then 'not_an_object'
+                {{ unreadable_record_reasons() }}
                 when {{ contract_failures(fields, 'missing') | join(' or ') or 'false' }}
                     then 'missing_required_field'
                 when {{ contract_failures(fields, 'type') | join(' or ') or 'false' }} then 'wrong_type'
@@ -145,6 +139,22 @@
     )
 
     select * from final
+{%- endmacro %}
+
+{#- Whether a raw record is JSON Keel will parse: oversized and non-UTF-8 records never are. -#}
+{% macro record_is_json(prefix='') -%}
+    {{ prefix }}payload_bytes is null
+    and length({{ prefix }}payload) <= {{ var('max_payload_length') }}
+    and {{ json_is_valid(prefix ~ 'payload') }}
+{%- endmacro %}
+
+{#- The reasons any staging model gives a record it cannot read, as `when` branches of the
+    reason's case, in order (columns payload, payload_bytes, is_json, is_object). -#}
+{% macro unreadable_record_reasons(prefix='') -%}
+    when {{ prefix }}payload_bytes is not null then 'invalid_encoding'
+    when length({{ prefix }}payload) > {{ var('max_payload_length') }} then 'oversized_payload'
+    when not {{ prefix }}is_json then 'invalid_json'
+    when not {{ prefix }}is_object then 'not_an_object'
 {%- endmacro %}
 
 {#- The JSONPath of each contract field. -#}
