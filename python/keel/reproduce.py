@@ -68,7 +68,8 @@ def reproduce(model: str, version: int) -> Reproduction:
             raise RuntimeError(f"dbt could not rebuild {spec.training_model} from raw "
                                f"(batches up to {int(run['raw_watermark'])})")
         with connect() as con:
-            frame = read_training_frame(con, spec)
+            # the run's rows only: it may have trained as of a past instant (`keel train --until`)
+            frame = read_training_frame(con, spec, through=run["test_to"])
     finally:
         if original is None:
             os.environ.pop(WAREHOUSE_ENV, None)

@@ -5,6 +5,11 @@ reads the spec's serving relation (each entity's latest unexpired features), pre
 writes one row per entity to predictions.batch_scores. A scoring run is identified by model,
 version and the serving relation's newest feature time, so running it again replaces its own
 rows (in one transaction) and never duplicates them.
+
+A backfill over a window (`--from A --to B`) scores instead every feature row stamped in
+[A, B) of the spec's views, each with the features known at its own instant (the point-in-time
+join): what scoring at each of those instants would have produced, in one run identified by
+the window. Replaying historical data period by period this way never scores a row twice.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
@@ -65,11 +70,54 @@ def _serving_relation(spec, as_of: datetime | None = None) -> str:
     return f"({sql}) as serving"
 
 
-def score(model: str, alias: str = "champion", as_of: datetime | None = None) -> ScoreResult:
+def periods(start: datetime, end: datetime, grain: str) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at each day, week (Monday) or month boundary: backfill windows."""
+    cuts, moment = [start], start
+    while True:
+        day = datetime(moment.year, moment.month, moment.day)
+        if grain == "month":
+            moment = datetime(day.year + day.month // 12, day.month % 12 + 1, 1)
+        elif grain == "week":
+            moment = day + timedelta(days=7 - day.weekday())
+        else:
+            moment = day + timedelta(days=1)
+        if moment >= end:
+            break
+        cuts.append(moment)
+    return list(zip(cuts, [*cuts[1:], end]))
+
+
+def _window_features(spec, start: datetime, end: datetime) -> pa.Table:
+    """(entity, as_of, features) for every row of the spec's views stamped in [start, end), with
+    the spec's features as known at that row's instant."""
+    from keel.features import get_historical_features, resolve
+
+    views = resolve(list(spec.feature_refs))
+    other = sorted({v.entity for v, _ in views} - {spec.entity})
+    if other:
+        raise ValueError(f"{spec.name}: a window backfill needs feature views keyed by the model's "
+                         f"entity {spec.entity}; {', '.join(other)} differ")
+    union = " union ".join(f'select "{v.entity}" as entity, "{v.timestamp}" as as_of from {v.relation} '
+                           f'where "{v.timestamp}" >= ? and "{v.timestamp}" < ?' for v, _ in views)
+    with connect() as con:
+        spine = con.execute(f"select distinct * from ({union}) as rows order by as_of, entity",
+                            [start, end] * len(views)).df()
+    spine = spine.rename(columns={"entity": spec.entity})
+    frame = get_historical_features(spine, list(spec.feature_refs), timestamp="as_of")
+    frame.insert(0, "entity", frame.pop(spec.entity).astype(str))
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def score(model: str, alias: str = "champion", as_of: datetime | None = None,
+          window: tuple[datetime, datetime] | None = None) -> ScoreResult:
     """Score with the version `alias` points at; `as_of` scores the features known at that
-    instant instead of the latest (a backfill), as its own scoring run."""
+    instant instead of the latest, and `window` (start, end) every feature row stamped in it,
+    each as of its own instant (backfills), each as its own scoring run."""
     spec = load_spec(model)
-    relation = _serving_relation(spec, as_of)
+    if window is not None and (as_of is not None or not window[0] < window[1]):
+        raise ValueError("a backfill window needs start < end, and no --as-of")
+    relation = _serving_relation(spec, as_of) if window is None else None
+    backfill = _window_features(spec, *window) if window is not None else None
     clock = time.perf_counter()
     with connect() as con:
         ensure_registry(con)
@@ -80,11 +128,14 @@ def score(model: str, alias: str = "champion", as_of: datetime | None = None) ->
         row = version_row(con, model, version)
         features = [f["name"] for f in json.loads(row["features"])]
         pipeline = load_artifact(row["artifact_path"], row["artifact_sha256"])
-        quoted = ", ".join(f'"{c}"' for c in features)
-        table = con.execute(f'select cast("{spec.entity}" as varchar) as entity, feature_ts as as_of, '
-                            f"{quoted} from {relation}").to_arrow_table()
-        newest = con.execute(f"select max(feature_ts) from {relation}").fetchone()[0]
-        run_id = hashlib.sha256(f"{model}|{version}|{newest}".encode()).hexdigest()[:16]
+        if backfill is None:
+            quoted = ", ".join(f'"{c}"' for c in features)
+            table = con.execute(f'select cast("{spec.entity}" as varchar) as entity, feature_ts as as_of, '
+                                f"{quoted} from {relation}").to_arrow_table()
+            snapshot = con.execute(f"select max(feature_ts) from {relation}").fetchone()[0]
+        else:
+            table, snapshot = backfill, f"{window[0].isoformat()}/{window[1].isoformat()}"
+        run_id = hashlib.sha256(f"{model}|{version}|{snapshot}".encode()).hexdigest()[:16]
         x = feature_matrix(table.select(features).to_pandas(), features)
         scores = pipeline.predict_proba(x)[:, 1] if table.num_rows else []
         out = pa.table({"entity": table.column("entity"), "as_of": table.column("as_of"),

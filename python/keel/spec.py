@@ -17,6 +17,7 @@ from keel.project import manifest, relation_name
 METRICS = {"roc_auc": True, "pr_auc": True, "precision": True, "recall": True,
            "log_loss": False, "brier": False}
 ESTIMATOR_PREFIX = "sklearn."
+GRAINS = ("day", "week", "month")   # monitoring periods (meta.keel.monitoring.grain)
 
 
 class SpecError(ValueError):
@@ -47,6 +48,7 @@ class ModelSpec:
     min_metrics: dict = field(default_factory=dict)
     beats_champion_by: float | None = None
     serving: str = ""
+    monitoring_grain: str | None = None   # None: var monitoring_grain (the project's default)
     feature_views: dict = field(default_factory=dict)   # feature -> the view it comes from
     raw: dict = field(default_factory=dict)   # the meta.keel block as declared
 
@@ -136,6 +138,10 @@ def load_spec(name: str) -> ModelSpec:
     for column in slices:
         if not IDENTIFIER.match(str(column)):
             raise SpecError(f"{name}: meta.keel.slices: {column!r} is not a plain column name")
+    monitoring = meta.get("monitoring") or {}
+    grain = monitoring.get("grain") if isinstance(monitoring, dict) else monitoring
+    if grain is not None and grain not in GRAINS:
+        raise SpecError(f"{name}: meta.keel.monitoring.grain: {grain!r} is not one of {', '.join(GRAINS)}")
     owner = exposure.get("owner") or {}
     return ModelSpec(
         name=name, description=exposure.get("description", ""),
@@ -148,7 +154,7 @@ def load_spec(name: str) -> ModelSpec:
         primary_metric=primary,
         threshold=float(threshold), calibration_bins=int(metrics.get("calibration_bins", 10)),
         slices=slices, min_metrics=min_metrics, beats_champion_by=gates.get("beats_champion_by"),
-        serving=str(meta.get("serving") or ""), raw=meta,
+        serving=str(meta.get("serving") or ""), monitoring_grain=grain, raw=meta,
     )
 
 

@@ -30,13 +30,30 @@ def ingestion_totals(con) -> dict:
     return {**dict(zip(keys, row)), "reasons": dict(reasons)}
 
 
-def training_totals(con, relation: str = "training.train_purchase_propensity") -> dict:
-    """Size, label rate and time window of a training set (label column `label`, time `as_of`)."""
+def training_totals(con, spec) -> dict:
+    """Size, label rate and time window of an ML model's training set (from its spec)."""
     rows, entities, positives, first, last = con.execute(
-        f"select count(*), count(distinct user_id), sum(label), min(as_of), max(as_of) from {relation}"
+        f'select count(*), count(distinct "{spec.entity}"), sum("{spec.label}"), min("{spec.timestamp}"), '
+        f'max("{spec.timestamp}") from {spec.training_relation}'
     ).fetchone()
-    return {"relation": relation, "rows": rows, "users": entities,
-            "label_rate": (positives or 0) / rows if rows else None, "first_as_of": first, "last_as_of": last}
+    shown = ".".join(spec.training_relation.replace('"', "").split(".")[-2:])  # schema.table
+    return {"relation": shown, "rows": rows, "entities": entities,
+            "entity": spec.entity, "label_rate": (positives or 0) / rows if rows else None,
+            "first_as_of": first, "last_as_of": last}
+
+
+def _training_sets() -> list[dict]:
+    """training_totals of every ML model whose training relation is built."""
+    from keel.spec import SpecError, load_spec, model_names
+
+    found = []
+    with connect() as con:
+        for name in model_names():
+            try:
+                found.append(training_totals(con, load_spec(name)))
+            except (SpecError, duckdb.CatalogException):
+                continue
+    return found
 
 
 def print_summary(console: Console) -> None:
@@ -59,20 +76,16 @@ def print_summary(console: Console) -> None:
     for reason, n in totals["reasons"].items():
         table.add_row(f"  {reason}", f"{n:,}")
     console.print(table)
-    with connect() as con:
-        try:
-            training = training_totals(con)
-        except duckdb.CatalogException:
-            training = None
-    if training and training["rows"]:
-        console.print(
-            f"training set {training['relation']}: {training['rows']:,} rows "
-            f"({training['users']:,} users), label rate {training['label_rate']:.1%}, "
-            f"as-of {training['first_as_of']:%Y-%m-%d} to {training['last_as_of']:%Y-%m-%d}"
-        )
-    elif training:
-        console.print(f"training set {training['relation']}: empty "
-                      "(no as-of day has a closed label window yet)")
+    for training in _training_sets():
+        if training["rows"]:
+            console.print(
+                f"training set {training['relation']}: {training['rows']:,} rows "
+                f"({training['entities']:,} {training['entity']}s), label rate {training['label_rate']:.1%}, "
+                f"as-of {training['first_as_of']:%Y-%m-%d} to {training['last_as_of']:%Y-%m-%d}"
+            )
+        else:
+            console.print(f"training set {training['relation']}: empty "
+                          "(no as-of time has a closed label window yet)")
     with connect() as con:
         try:
             versions = con.execute(
@@ -91,9 +104,10 @@ def print_summary(console: Console) -> None:
         console.print(registry)
     print_alerts(console)
     console.print(f"warehouse: {path}")
-    console.print("explore it with SQL: from staging.stg_events, features.fv_user_activity, "
-                  "training.train_purchase_propensity, registry.model_versions_current, "
-                  "monitoring.mon_ingestion, monitoring.mon_alerts (see README)")
+    console.print("explore it with SQL: from staging.stg_events, staging.stg_flights, "
+                  "features.fv_user_activity, training.train_purchase_propensity, "
+                  "registry.model_versions_current, monitoring.mon_ingestion, monitoring.mon_alerts "
+                  "(see README)")
 
 
 def print_alerts(console: Console, shown: int = 8) -> None:

@@ -64,8 +64,11 @@ def build_pipeline(spec: ModelSpec, params: dict) -> Pipeline:
     ])
 
 
-def read_training_frame(con, spec: ModelSpec) -> pd.DataFrame:
-    """The training relation's spec columns, in a fixed order (so its hash is stable)."""
+def read_training_frame(con, spec: ModelSpec, until: datetime | None = None,
+                        through: datetime | None = None) -> pd.DataFrame:
+    """The training relation's spec columns, in a fixed order (so its hash is stable): rows
+    before `until`, and at or before `through`, when given (training as of a past instant, and
+    reproducing such a run)."""
     try:
         columns = [c for (c,) in con.execute(f"select column_name from (describe {spec.training_relation})")
                    .fetchall()]
@@ -75,8 +78,11 @@ def read_training_frame(con, spec: ModelSpec) -> pd.DataFrame:
     check_columns(spec, columns)
     wanted = list(dict.fromkeys([spec.entity, spec.timestamp, spec.label, *spec.features, *spec.slices]))
     quoted = ", ".join(f'"{c}"' for c in wanted)
-    return con.execute(f"select {quoted} from {spec.training_relation} "
-                       f'order by "{spec.timestamp}", "{spec.entity}"').df()
+    bounds = [(f'"{spec.timestamp}" < ?', until), (f'"{spec.timestamp}" <= ?', through)]
+    where = " and ".join(condition for condition, value in bounds if value is not None) or "true"
+    return con.execute(f"select {quoted} from {spec.training_relation} where {where} "
+                       f'order by "{spec.timestamp}", "{spec.entity}"',
+                       [value for _, value in bounds if value is not None]).df()
 
 
 def split_by_time(frame: pd.DataFrame, spec: ModelSpec):
@@ -147,8 +153,11 @@ def _cv_score(spec: ModelSpec, params: dict, train: pd.DataFrame, y: np.ndarray,
     return float(np.mean(scores))
 
 
-def train(name: str, search: bool = False) -> TrainResult:
-    """Train model `name` from its spec and register a new version; see the module docstring."""
+def train(name: str, search: bool = False, until: datetime | None = None) -> TrainResult:
+    """Train model `name` from its spec and register a new version; see the module docstring.
+
+    `until` trains as of a past instant: only training rows whose timestamp is before it (a
+    replay of historical data, where the model is then scored on what came after)."""
     step = time.perf_counter()
     seconds = {}
 
@@ -163,7 +172,7 @@ def train(name: str, search: bool = False) -> TrainResult:
     run_id = uuid.uuid4().hex
     with connect() as con:
         ensure_registry(con)
-        frame = read_training_frame(con, spec)
+        frame = read_training_frame(con, spec, until=until)
         check_label(frame, spec)
         lap("read")
         train_rows, test_rows, window = split_by_time(frame, spec)

@@ -1,12 +1,14 @@
--- Every raw row of a staged source (the clickstream and the online prediction log) is accounted
--- for, per batch: the rows raw.events holds, the rows raw.batches recorded, and valid +
--- quarantined + duplicates in staging (via mon_ingestion) agree.
+-- Every raw row of a staged source (the clickstream, the online prediction log and the sources
+-- with a declared contract, var contract_sources) is accounted for, per batch: the rows
+-- raw.events holds, the rows raw.batches recorded, and valid + quarantined + duplicates in
+-- staging (via mon_ingestion) agree.
+{%- set staged = [var('clickstream_source'), 'prediction_log'] + var('contract_sources') %}
 with raw_counts as (
     select
         batch_id,
         count(*) as raw_rows
     from {{ source('raw', 'events') }}
-    where source in ('{{ var("clickstream_source") }}', 'prediction_log')
+    where source in ({{ sql_strings(staged) }})  -- noqa: LT05
     group by batch_id
 )
 

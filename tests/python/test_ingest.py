@@ -143,3 +143,34 @@ def test_bad_input_gets_a_clear_error(warehouse, tmp_path):
     latin.write_bytes(b"name\ncaf\xe9\n")
     with pytest.raises(IngestError, match="not UTF-8"):
         ingest([latin])
+
+
+def test_compressed_files_are_read_as_what_they_hold_and_hashed_as_received(warehouse, tmp_path):
+    import gzip
+    import zipfile
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "day.jsonl.gz").write_bytes(gzip.compress(b'{"event_id":"a"}\n{"event_id":"b"}\n'))
+    with zipfile.ZipFile(logs / "flights.csv.zip", "w") as archive:
+        archive.writestr("flights.csv", "carrier,flight\nUA,1\nAA,NA\n")
+    results = ingest([logs], source="mixed")
+    assert sorted((r.file.name, r.rows) for r in results) == [("day.jsonl.gz", 2), ("flights.csv.zip", 2)]
+    rows = _raw(warehouse, "select b.format, e.payload from raw.events as e join raw.batches as b "
+                           "using (batch_id) order by b.file, e.line")
+    assert rows == [("jsonl", '{"event_id":"a"}'), ("jsonl", '{"event_id":"b"}'),
+                    ("csv", '{"carrier": "UA", "flight": "1"}'), ("csv", '{"carrier": "AA", "flight": "NA"}')]
+    digests = dict(_raw(warehouse, "select file, sha256 from raw.batches"))
+    assert digests[str((logs / "day.jsonl.gz").resolve())] == hashlib.sha256(
+        (logs / "day.jsonl.gz").read_bytes()).hexdigest()
+
+    two = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("a.csv", "x\n1\n")
+        archive.writestr("b.csv", "x\n2\n")
+    with pytest.raises(IngestError, match="exactly one file"):
+        ingest([two], source="mixed")
+    garbled = tmp_path / "garbled.jsonl.gz"
+    garbled.write_bytes(b"not gzip at all")
+    with pytest.raises(IngestError, match="cannot decompress"):
+        ingest([garbled], source="mixed")
