@@ -4,10 +4,13 @@ Builds the demo pipeline (`keel run`) into bench/.data/serving, starts `keel ser
 process, then drives it from this process at fixed request rates (open loop: latency counts from
 each request's scheduled send time, so a slow server cannot hide queueing) on one keep-alive
 connection (more Python client threads added tens of milliseconds of their own to p99 here).
-Reports p50/p99/errors per rate and the highest rate whose p99 stays under 20 ms. Also times
+Reports p50/p99/errors per rate. Then finds the highest rate the server holds with p99 under
+20 ms with wrk (Debian's `wrk`, a C load generator in its own process, so the client is not what
+saturates): closed loop at 1, 2, 4, ... connections, each request a random known user. Also times
 batch scoring (`keel score`) against bare predict_proba on the same rows.
 
     .venv/bin/python bench/bench_serving.py [--rates 200,300,350] [--seconds 15] [--threads 1]
+                                            [--connections 1,2,4,8,16,32]
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import http.client
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -88,6 +94,41 @@ def drive(port: int, ids: list[str], rate: float, seconds: float, threads: int =
             "max_ms": round(latencies[-1], 2)}
 
 
+WRK_SCRIPT = """
+local ids = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  local body = '{"entities":["' .. ids[(n * 7919) %% #ids + 1] .. '"]}'
+  return wrk.format("POST", "/v1/models/purchase_propensity/predict",
+                    {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+def _milliseconds(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def saturate(port: int, ids: list[str], connections: int, seconds: float) -> dict:
+    """wrk, closed loop: `connections` keep-alive connections each sending as soon as the last
+    answer arrived. Throughput is what the server sustains at that concurrency."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % ", ".join(json.dumps(i) for i in ids))
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", script.name,
+                          f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    quantiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+    return {"connections": connections, "requests_per_second": rate,
+            "requests": int(re.search(r"(\d+) requests in", out)[1]),
+            "errors": (int(bad[1]) if bad else 0) + (sum(map(int, sockets.groups())) if sockets else 0),
+            "p50_ms": _milliseconds(quantiles["50"]), "p99_ms": _milliseconds(quantiles["99"])}
+
+
 def batch_scoring(env) -> dict:
     code = """
 import json, time, numpy as np
@@ -118,7 +159,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="client threads (measured: 2+ Python threads add tens of ms of their own)")
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--connections", default="1,2,4,8,16,32",
+                        help="wrk concurrency steps for the highest rate with p99 under 20 ms")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("the highest-rate search needs wrk: sudo apt-get install wrk")
     env = build()
     ids = users(env)
     port = 8731
@@ -140,10 +185,18 @@ def main() -> None:
             print(json.dumps(result), flush=True)
             if result["p99_ms"] > 20 or result["errors"]:
                 break
+        saturated = []
+        for connections in [int(c) for c in args.connections.split(",")]:
+            load = os.getloadavg()[0]
+            result = {**saturate(port, ids, connections, args.seconds), "load_1m": round(load, 2)}
+            saturated.append(result)
+            print(json.dumps(result), flush=True)
+            if result["p99_ms"] > 20 or result["errors"]:
+                break
     finally:
         server.terminate()
         server.wait(10)
-    held = [r["rate"] for r in results if r["p99_ms"] <= 20 and not r["errors"]]
+    held = [r["requests_per_second"] for r in saturated if r["p99_ms"] <= 20 and not r["errors"]]
     print(json.dumps({"highest_rate_with_p99_under_20ms": max(held) if held else None}))
     print(json.dumps({"batch_scoring": batch_scoring(env)}))
 

@@ -83,9 +83,9 @@ def print_summary(console: Console) -> None:
                 f"({training['entities']:,} {training['entity']}s), label rate {training['label_rate']:.1%}, "
                 f"as-of {training['first_as_of']:%Y-%m-%d} to {training['last_as_of']:%Y-%m-%d}"
             )
-        else:
-            console.print(f"training set {training['relation']}: empty "
-                          "(no as-of time has a closed label window yet)")
+        else:  # e.g. another use case's model whose logs were not ingested here
+            console.print(f"training set {training['relation']}: empty (no logs for it yet, "
+                          "or no as-of time has a closed label window)")
     with connect() as con:
         try:
             versions = con.execute(
