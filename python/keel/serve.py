@@ -31,6 +31,7 @@ from keel.registry import feature_matrix, load_artifact, serving_catalog_path
 from keel.warehouse import warehouse_path
 
 MAX_BODY_BYTES = 1 << 20
+DRAIN_BYTES = 16 << 20  # an oversized body is read and dropped up to this, then the connection closed
 MAX_ROWS = 1000
 
 
@@ -74,6 +75,15 @@ class BodyLimit:
         if scope["type"] == "http":
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                # read what the client is still sending (up to a cap) before answering: a server
+                # that answers and closes mid-upload leaves most clients with a broken pipe
+                # instead of the 413
+                drained = 0
+                while drained <= DRAIN_BYTES:
+                    message = await receive()
+                    drained += len(message.get("body", b""))
+                    if message["type"] != "http.request" or not message.get("more_body"):
+                        break
                 refusal = {"detail": f"request body over {MAX_BODY_BYTES} bytes"}
                 return await JSONResponse(refusal, status_code=413)(scope, receive, send)
         return await self.app(scope, receive, send)
