@@ -16,6 +16,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from keel.warehouse import warehouse_path
 
@@ -160,6 +161,16 @@ def feature_matrix(data, features: list[str]) -> np.ndarray:
     """
     if isinstance(data, pd.DataFrame):
         return data[list(features)].to_numpy(dtype=float, na_value=np.nan)
+    if isinstance(data, pa.Table):
+        # Straight from Arrow, no DataFrame in between: each column cast to float64 (unsafe, as
+        # numpy's astype: a lossy int64 still converts) and copied into its column of a
+        # column-major matrix, nulls as NaN. Column-major like the DataFrame path above, which
+        # training uses: the imputer and scaler work column by column, and predict_proba's float
+        # results depend on the layout, so both paths must give the same one.
+        x = np.empty((len(features), data.num_rows)).T
+        for j, name in enumerate(features):
+            x[:, j] = data.column(name).cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        return x
     return np.array([[np.nan if r.get(f) is None else r[f] for f in features] for r in data], dtype=float)
 
 
