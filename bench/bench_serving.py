@@ -6,8 +6,8 @@ each request's scheduled send time, so a slow server cannot hide queueing) on on
 connection (more Python client threads added tens of milliseconds of their own to p99 here).
 Reports p50/p99/errors per rate. Then finds the highest rate the server holds with p99 under
 20 ms with wrk (Debian's `wrk`, a C load generator in its own process, so the client is not what
-saturates): closed loop at 1, 2, 4, ... connections, each request a random known user. Also times
-batch scoring (`keel score`) against bare predict_proba on the same rows.
+saturates): closed loop at 1, 2, 4, ... connections, each request a random known user.
+(Batch scoring has its own benchmark: bench/bench_scoring.py.)
 
     .venv/bin/python bench/bench_serving.py [--rates 200,300,350] [--seconds 15] [--threads 1]
                                             [--connections 1,2,4,8,16,32]
@@ -129,30 +129,6 @@ def saturate(port: int, ids: list[str], connections: int, seconds: float) -> dic
             "p50_ms": _milliseconds(quantiles["50"]), "p99_ms": _milliseconds(quantiles["99"])}
 
 
-def batch_scoring(env) -> dict:
-    code = """
-import json, time, numpy as np
-from keel.score import score
-from keel.registry import load_artifact, feature_matrix, serving_catalog_path
-from keel.warehouse import connect
-r = score("purchase_propensity")
-cat = json.loads(serving_catalog_path().read_text())["models"]["purchase_propensity"]
-entry = cat["versions"][str(cat["aliases"]["champion"])]
-features = [f["name"] for f in entry["features"]]
-with connect() as con:
-    frame = con.execute("select * from features.fv_user_activity_latest").df()
-x = feature_matrix(frame, features)
-p = load_artifact(entry["artifact_path"], entry["artifact_sha256"])
-t = time.perf_counter(); p.predict_proba(x); bare = time.perf_counter() - t
-print(json.dumps({"rows": r.rows, "score_seconds": r.seconds, "bare_predict_seconds": bare}))
-"""
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["score_rows_per_second"] = round(result["rows"] / result["score_seconds"])
-    result["bare_rows_per_second"] = round(result["rows"] / result["bare_predict_seconds"])
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rates", default="200,300,350")
@@ -198,7 +174,6 @@ def main() -> None:
         server.wait(10)
     held = [r["requests_per_second"] for r in saturated if r["p99_ms"] <= 20 and not r["errors"]]
     print(json.dumps({"highest_rate_with_p99_under_20ms": max(held) if held else None}))
-    print(json.dumps({"batch_scoring": batch_scoring(env)}))
 
 
 if __name__ == "__main__":
