@@ -4,8 +4,8 @@
     numeric columns), category (text, for categorical columns) and rows. A row with neither value
     nor category counts nulls. Rows of the same value add up, so one row per distinct value
     (value_counts: a frozen training reference is stored this way) and one row per observed row
-    with rows = 1 (value_counts with grouped=false) describe the same distribution. Every statistic below equals its
-    scipy/numpy definition on the rows counted.
+    with rows = 1 (value_counts with grouped=false) describe the same distribution. Every
+    statistic below equals its scipy/numpy definition on the rows counted.
 
     drift_statistics compares each `period` of `current` with the `reference` of the same `keys`,
     one row per keys, period and column_name:
@@ -26,27 +26,29 @@
 
     How, for numeric columns, without sorting every value. KS, Wasserstein and the PSI bins all
     follow the CDF gap d(x) = n_cur R(x) - n_ref C(x) (R, C: each side's rows at or below x; an
-    integer, so exact in doubles below 2^53) along the values in order. Sorting the million
-    distinct values of a continuous column is what costs, so the values are first grouped into
-    narrow bins of equal width (`bins_per_std` per spread of the reference's distinct values;
-    floor() of basic arithmetic is monotone, so a bin is an interval of values and ties share
-    one), and one sorted walk over the bins gives d at each bin's last value. Inside a bin d moves
-    from its value before the bin by at most n_cur * the bin's reference rows up and
-    n_ref * its current rows down, so a bin whose d cannot change sign there has its area in
-    closed form (from the bin's sums of offsets), a bin whose bound stays below the largest |d|
-    at the bins' ends cannot hold the KS maximum, and a bin whose reference rows cross no k/10
-    has one PSI bin. Only the few bins that fail one of these (where the CDFs cross, near the KS
-    maximum, at the deciles) are walked value by value. The result is exact whichever bins are
-    chosen; the width only decides how many values that last walk sorts. -#}
+    integer, so exact in doubles below 2^53) along the values in order: KS is max |d| and
+    Wasserstein the area under |d|, both over n_ref * n_cur, and a value's PSI bin follows from R. Sorting the million distinct values
+    of a continuous column is what costs, so the values are first counted in narrow bins of equal
+    width (the reference's std / `bins_per_std`, from its mean; floor() of basic arithmetic is
+    monotone, so a bin is an interval of values and ties share one), and one sorted walk over the
+    bins gives d at each bin's end. Inside a bin d stays within its value before the bin plus
+    n_cur * the bin's reference rows or minus n_ref * its current rows. So a bin where d cannot
+    change sign has its area in closed form (from the sum of its values' steps times their offsets
+    in the bin), a bin whose bound stays under the largest |d| at the bins' ends cannot hold the KS
+    maximum, a bin whose reference rows cross no k/10 lies in one PSI bin, and a bin with one value
+    is exact as it is. Only the other bins (where the CDFs cross, near the KS maximum, at the
+    deciles) are walked value by value: their values are fetched again and sorted, a few percent
+    of all. The statistics do not depend on the width (tests/python/test_drift.py checks widths
+    from 2 std to 1e-5 std); it only decides how many bins are walked and how many values sorted.
+    The reference is counted and binned once per column, not once per period. -#}
 
 -- The macros below render their SQL from lists of keys and columns, whose layout sqlfluff
 -- cannot judge unrendered.
 -- noqa: disable=LT02
-{% macro drift_statistics(reference, current, keys, period, bins_per_std=1000) -%}
+{% macro drift_statistics(reference, current, keys, period, bins_per_std=4000) -%}
     {%- set k = keys | join(', ') %}
-    {%- set kp = (keys + period) | join(', ') %}
     {%- set by_column = keys + ['column_name'] %}
-    {%- set by_period = keys + period + ['column_name'] %}
+    {%- set by_period = ['column_id'] + period %}
 with
 drift_reference as {{ _drift_inline() }} (
     select
@@ -62,7 +64,7 @@ drift_reference as {{ _drift_inline() }} (
 
 drift_current as {{ _drift_inline() }} (
     select
-        {{ kp }},
+        {{ (keys + period) | join(', ') }},
         column_name,
         value,
         category,
@@ -70,57 +72,53 @@ drift_current as {{ _drift_inline() }} (
     from {{ current }}
 ),
 
--- per side: total and present rows, and the mean
-drift_ref_moments as (
-    {{ _drift_moments('drift_reference', keys) }}
+-- the reference per column and category (null for numbers and nulls): its rows, and its
+-- numbers' rows, sum and sum of squares
+drift_ref_counts as (
+    select
+        {{ k }},
+        column_name,
+        category,
+        sum(rows) as total_rows,
+        sum(case when value is not null then rows else 0 end) as numeric_rows,
+        sum(rows * value) as value_sum,
+        sum(rows * value * value) as value_squares
+    from drift_reference
+    group by {{ k }}, column_name, category
 ),
 
-drift_cur_moments as (
-    {{ _drift_moments('drift_current', keys + period) }}
-),
-
--- the reference's columns, numbered, with their bins' width: the std / bins_per_std (any
--- positive width gives the same statistics, see above, so the std's rounding here is harmless)
+-- the reference's columns, numbered: total, present (non-null) and numeric rows, the mean, and
+-- the bins' width, the std / bins_per_std (any positive width gives the same statistics, see
+-- above, so this std's rounding is harmless)
 drift_ref_columns as (
     select
         *,
-        coalesce(nullif(sqrt(greatest(value_squares / numeric_rows - mean_value * mean_value, 0)), 0), 1.0)
+        coalesce(nullif(sqrt(greatest(value_squares / nullif(numeric_rows, 0) - mean_value * mean_value, 0)), 0), 1.0)
         / {{ bins_per_std }} as bin_width,
         row_number() over (order by {{ k }}, column_name) as column_id
-    from drift_ref_moments
+    from (
+        select
+            {{ k }},
+            column_name,
+            sum(total_rows) as total_rows,
+            sum(case when category is not null then total_rows else numeric_rows end) as present_rows,
+            sum(numeric_rows) as numeric_rows,
+            sum(value_sum) / nullif(sum(numeric_rows), 0) as mean_value,
+            sum(value_squares) as value_squares,
+            max(case when category is not null then 1 else 0 end) as has_categories
+        from drift_ref_counts
+        group by {{ k }}, column_name
+    ) as per_column
 ),
 
--- the comparisons to make: every current period of a column the reference also has
-drift_pairs as (
-    select
-        {% for c in keys + period %}a.{{ c }}, {% endfor %}
-        a.column_name,
-        a.total_rows as cur_total,
-        a.present_rows as cur_present,
-        a.numeric_rows as cur_numeric,
-        a.mean_value as cur_mean,
-        b.total_rows as ref_total,
-        b.present_rows as ref_present,
-        b.numeric_rows as ref_numeric,
-        b.mean_value as ref_mean,
-        b.bin_width,
-        b.column_id,
-        case when a.has_categories = 1 or b.has_categories = 1 then 'categorical' else 'numeric' end as kind,
-        -- one integer per comparison: the walks below partition by it, not by the keys
-        row_number() over (order by {% for c in keys + period %}a.{{ c }}, {% endfor %}a.column_name) as pair_id
-    from drift_cur_moments as a
-    inner join drift_ref_columns as b on {{ _drift_on('a', 'b', by_column) }}
-),
-
--- each side's numeric values with their bin, their deviation from the reference's mean and their
--- offset from the bin's lower edge (its anchor); the reference once per column, the current side
--- per comparison
+-- each side's rows of the reference's columns, numbers with their bin, their deviation from the
+-- reference's mean and their offset from the bin's lower edge (its anchor)
 drift_ref_values as {{ _drift_inline() }} (
-    {{ _drift_binned('column_id', 'drift_ref_columns', 'mean_value', 'drift_reference', by_column) }}
+    {{ _drift_binned('drift_reference', keys, []) }}
 ),
 
 drift_cur_values as {{ _drift_inline() }} (
-    {{ _drift_binned('pair_id', 'drift_pairs', 'ref_mean', 'drift_current', by_period) }}
+    {{ _drift_binned('drift_current', keys, period) }}
 ),
 
 drift_ref_bins as (
@@ -134,19 +132,59 @@ drift_ref_bins as (
         -- squared deviations from the mean, for the reference's std
         sum(rows * deviation * deviation) as ref_squares
     from drift_ref_values
+    where value is not null
     group by column_id, bin
 ),
 
+-- the current side per column, period, bin and category (a row with neither counts nulls): its
+-- rows, and its numbers' lowest, highest and sum of offsets
 drift_cur_bins as (
     select
-        pair_id,
+        {{ by_period | join(', ') }},
         bin,
+        category,
         min(value) as low_value,
         max(value) as high_value,
         sum(rows) as cur_rows,
         sum(rows * offset_value) as cur_offsets
     from drift_cur_values
-    group by pair_id, bin
+    group by {{ by_period | join(', ') }}, bin, category
+),
+
+-- the comparisons to make: every current period of a column the reference also has
+drift_pairs as (
+    select
+        {% for c in keys %}r.{{ c }}, {% endfor %}
+        {%- for c in period %}a.{{ c }}, {% endfor %}
+        r.column_name,
+        r.column_id,
+        r.bin_width,
+        r.mean_value as ref_mean,
+        a.cur_total,
+        a.cur_present,
+        a.cur_numeric,
+        -- the current mean's deviation from the reference's
+        a.cur_deviations / nullif(a.cur_numeric, 0) as mean_shift,
+        r.total_rows as ref_total,
+        r.present_rows as ref_present,
+        r.numeric_rows as ref_numeric,
+        case when a.has_categories = 1 or r.has_categories = 1 then 'categorical' else 'numeric' end as kind,
+        -- one integer per comparison: the walks below partition by it, not by the keys
+        row_number() over (order by {% for c in keys %}r.{{ c }}, {% endfor %}
+            {%- for c in period %}a.{{ c }}, {% endfor %}r.column_name) as pair_id
+    from (
+        select
+            {% for c in by_period %}b.{{ c }}, {% endfor %}
+            sum(b.cur_rows) as cur_total,
+            sum(case when b.bin is not null or b.category is not null then b.cur_rows else 0 end) as cur_present,
+            sum(case when b.bin is not null then b.cur_rows else 0 end) as cur_numeric,
+            sum(b.bin * c.bin_width * b.cur_rows + b.cur_offsets) as cur_deviations,
+            max(case when b.category is not null then 1 else 0 end) as has_categories
+        from drift_cur_bins as b
+        inner join drift_ref_columns as c on b.column_id = c.column_id
+        group by {% for c in by_period %}b.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
+    ) as a
+    inner join drift_ref_columns as r on a.column_id = r.column_id
 ),
 
 -- both sides' bins per comparison, in order: the step d takes over each bin (and the sum of its
@@ -160,7 +198,7 @@ drift_bin_walk as (
         b.high_value,
         b.ref_rows,
         b.cur_rows,
-        p.column_id,
+        {% for c in by_period %}p.{{ c }}, {% endfor %}
         p.ref_numeric,
         p.cur_numeric,
         p.bin_width,
@@ -195,15 +233,17 @@ drift_bin_walk as (
             inner join drift_ref_bins as r on p.column_id = r.column_id
             union all
             select
-                pair_id,
-                bin,
-                low_value,
-                high_value,
+                p.pair_id,
+                c.bin,
+                c.low_value,
+                c.high_value,
                 0 as ref_rows,
-                cur_rows,
+                c.cur_rows,
                 0 as ref_offsets,
-                cur_offsets
-            from drift_cur_bins
+                c.cur_offsets
+            from drift_pairs as p
+            inner join drift_cur_bins as c on {{ _drift_on('p', 'c', by_period) }}
+            where c.bin is not null
         ) as both_sides
         group by pair_id, bin
     ) as b
@@ -233,7 +273,7 @@ drift_bin_checks as (
 drift_walked_bins as (
     select
         pair_id,
-        column_id,
+        {{ by_period | join(', ') }},
         bin,
         ref_numeric,
         cur_numeric,
@@ -264,22 +304,24 @@ drift_walked_values as (
             0 as cur_rows
         from drift_ref_values as v
         inner join drift_walked_bins as b on v.column_id = b.column_id and v.bin = b.bin
+        where v.value is not null
         union all
         select
-            v.pair_id,
+            b.pair_id,
             v.bin,
             v.value,
             v.deviation,
             0 as ref_rows,
             v.rows as cur_rows
         from drift_cur_values as v
-        inner join drift_walked_bins as b on v.pair_id = b.pair_id and v.bin = b.bin
+        inner join drift_walked_bins as b on {{ _drift_on('v', 'b', by_period) }} and v.bin = b.bin
+        where v.value is not null
     ) as walked
     group by pair_id, bin, value
 ),
 
 -- one sorted walk per comparison over the walked values (bins are intervals, so the values' order
--- is the bins'): each value's step, d at it and the reference's rows at it
+-- is the bins'): each value's step, d at it and the reference's rows at or below it
 drift_value_walk as (
     select
         v.pair_id,
@@ -289,7 +331,7 @@ drift_value_walk as (
         b.ref_numeric,
         b.cur_numeric * v.ref_rows - b.ref_numeric * v.cur_rows as step,
         b.gap_offset + sum(b.cur_numeric * v.ref_rows - b.ref_numeric * v.cur_rows) over running as gap,
-        b.ref_offset + sum(v.ref_rows) over running as ref_at
+        b.ref_offset + sum(v.ref_rows) over running as ref_after
     from drift_walked_values as v
     inner join drift_walked_bins as b on v.pair_id = b.pair_id and v.bin = b.bin
     window running as (partition by v.pair_id order by v.value rows between unbounded preceding and current row)
@@ -355,48 +397,54 @@ drift_spread as (
 
 -- PSI and Jensen-Shannon compare shares of non-null rows per bin (numeric: the number of decile
 -- edges at or below a value, from the reference's rows at or below it) or category
+drift_counts as (
+    select
+        pair_id,
+        least(floor(10 * ref_after / ref_numeric), 9) as decile,
+        cast(null as {{ dbt.type_string() }}) as category,
+        ref_rows,
+        cur_rows
+    from (
+        select pair_id, ref_after, ref_numeric, ref_rows, cur_rows from drift_bin_checks where not walk_values
+        union all
+        select pair_id, ref_after, ref_numeric, ref_rows, cur_rows from drift_value_walk
+    ) as numbers
+    union all
+    select
+        p.pair_id,
+        null as decile,
+        r.category,
+        r.total_rows as ref_rows,
+        0 as cur_rows
+    from drift_pairs as p
+    inner join drift_ref_counts as r on {{ _drift_on('p', 'r', by_column) }}
+    where r.category is not null
+    union all
+    select
+        p.pair_id,
+        null as decile,
+        c.category,
+        0 as ref_rows,
+        c.cur_rows
+    from drift_pairs as p
+    inner join drift_cur_bins as c on {{ _drift_on('p', 'c', by_period) }}
+    where c.category is not null
+),
+
 drift_shares as (
     select
-        b.pair_id,
-        b.bucket,
-        sum(b.ref_rows) * 1.0 / max(p.ref_present) as ref_share,
-        sum(b.cur_rows) * 1.0 / max(p.cur_present) as cur_share
+        c.pair_id,
+        c.ref_rows * 1.0 / p.ref_present as ref_share,
+        c.cur_rows * 1.0 / p.cur_present as cur_share
     from (
         select
             pair_id,
-            cast(least(floor(10 * ref_after / ref_numeric), 9) as {{ dbt.type_string() }}) as bucket,
-            ref_rows,
-            cur_rows
-        from drift_bin_checks
-        where not walk_values
-        union all
-        select
-            pair_id,
-            cast(least(floor(10 * ref_at / ref_numeric), 9) as {{ dbt.type_string() }}) as bucket,
-            ref_rows,
-            cur_rows
-        from drift_value_walk
-        union all
-        select
-            p.pair_id,
-            r.category as bucket,
-            r.rows as ref_rows,
-            0.0 as cur_rows
-        from drift_pairs as p
-        inner join drift_reference as r on {{ _drift_on('p', 'r', by_column) }}
-        where r.category is not null
-        union all
-        select
-            p.pair_id,
-            c.category as bucket,
-            0.0 as ref_rows,
-            c.rows as cur_rows
-        from drift_pairs as p
-        inner join drift_current as c on {{ _drift_on('p', 'c', by_period) }}
-        where c.category is not null
-    ) as b
-    inner join drift_pairs as p on b.pair_id = p.pair_id
-    group by b.pair_id, b.bucket
+            sum(ref_rows) as ref_rows,
+            sum(cur_rows) as cur_rows
+        from drift_counts
+        group by pair_id, decile, category
+    ) as c
+    inner join drift_pairs as p on c.pair_id = p.pair_id
 ),
 
 drift_divergences as (
@@ -442,7 +490,7 @@ select
     1.0 - p.cur_present * 1.0 / nullif(p.cur_total, 0) as null_rate_current,
     p.ref_present * 1.0 / nullif(p.ref_total, 0) - p.cur_present * 1.0 / nullif(p.cur_total, 0)
     as null_rate_change,
-    case when p.kind = 'numeric' then (p.cur_mean - p.ref_mean) / nullif(n.ref_std, 0) end as mean_shift_std
+    case when p.kind = 'numeric' then p.mean_shift / nullif(n.ref_std, 0) end as mean_shift_std
 from drift_pairs as p
 left join drift_numeric as n
     on p.pair_id = n.pair_id
@@ -496,47 +544,32 @@ select * from final
 {%- endmacro %}
 
 
-{#- Per `group` and column of a value-count relation: total rows, present (non-null) rows,
-    numeric rows, their mean, whether the column has categories, and the values' sum of squares. -#}
-{%- macro _drift_moments(relation, group) -%}
+{#- A side's rows (`relation`, with `keys` and `period`) of the reference's columns
+    (drift_ref_columns), each with its column_id and, for a number, its bin, its deviation from
+    the reference's mean and its offset from the bin's anchor. -#}
+{%- macro _drift_binned(relation, keys, period) -%}
     select
-        {{ group | join(', ') }},
-        column_name,
-        sum(rows) as total_rows,
-        sum(case when value is not null or category is not null then rows else 0 end) as present_rows,
-        sum(case when value is not null then rows else 0 end) as numeric_rows,
-        sum(rows * value) / nullif(sum(case when value is not null then rows else 0 end), 0) as mean_value,
-        max(case when category is not null then 1 else 0 end) as has_categories,
-        -- for the bins' scale only (precise statistics come from deviations from the mean)
-        sum(rows * value * value) as value_squares
-    from {{ relation }}
-    group by {{ group | join(', ') }}, column_name
-{%- endmacro %}
-
-
-{#- A side's numeric values (`relation`) joined to what numbers their column (`id` in `columns`,
-    with bin_width and the mean `origin`), each with its bin, its deviation from the mean and its
-    offset from the bin's anchor. -#}
-{%- macro _drift_binned(id, columns, origin, relation, on) -%}
-    select
-        {{ id }},
-        bin,
+        column_id,
+        {% for c in period %}{{ c }}, {% endfor %}
         value,
+        category,
         rows,
+        bin,
         deviation,
         deviation - bin * bin_width as offset_value
     from (
         select
-            c.{{ id }},
+            c.column_id,
             c.bin_width,
+            {% for c in period %}v.{{ c }}, {% endfor %}
             v.value,
+            v.category,
             v.rows,
-            v.value - c.{{ origin }} as deviation,
+            v.value - c.mean_value as deviation,
             -- a double, so that infinities have bins too
-            floor((v.value - c.{{ origin }}) / c.bin_width) as bin
-        from {{ columns }} as c
-        inner join {{ relation }} as v on {{ _drift_on('c', 'v', on) }}
-        where v.value is not null
+            floor((v.value - c.mean_value) / c.bin_width) as bin
+        from drift_ref_columns as c
+        inner join {{ relation }} as v on {{ _drift_on('c', 'v', keys + ['column_name']) }}
     ) as binned
 {%- endmacro %}
 
