@@ -2,9 +2,10 @@
 
     A distribution is a relation of value counts: `keys`, column_name, value (a number, for
     numeric columns), category (text, for categorical columns) and rows. A row with neither value
-    nor category counts nulls. Value counts are exact (every statistic below equals its
-    scipy/numpy definition on the rows they count), and they stay small for the counts, flags and
-    categories features usually are: that is why a frozen training reference is stored this way.
+    nor category counts nulls. Rows of the same value add up, so one row per distinct value
+    (value_counts: a frozen training reference is stored this way) and one row per observed row
+    with rows = 1 (value_counts with grouped=false) describe the same distribution. Every
+    statistic below equals its scipy/numpy definition on the rows counted.
 
     drift_statistics compares each `period` of `current` with the `reference` of the same `keys`,
     one row per keys, period and column_name:
@@ -14,38 +15,56 @@
       convention) so the logarithm is defined.
     - ks: the two-sample Kolmogorov-Smirnov statistic, the largest gap between the empirical CDFs
       (scipy.stats.ks_2samp's statistic).
-    - wasserstein_norm: the Wasserstein-1 distance (scipy.stats.wasserstein_distance) divided by
-      the reference's population std, floored at 0.001 as Evidently does.
+    - wasserstein_norm: the Wasserstein-1 distance (scipy.stats.wasserstein_distance), the area
+      between the two CDFs, divided by the reference's population std, floored at 0.001 as
+      Evidently does.
     - js_distance: the Jensen-Shannon distance of the category shares, natural log
       (scipy.spatial.distance.jensenshannon; categorical only).
     - null_rate_reference, null_rate_current, null_rate_change (current minus reference).
     - mean_shift_std: (current mean - reference mean) / reference population std (numeric).
-    Statistics that need values on both sides are null when either side has none. -#}
+    Statistics that need values on both sides are null when either side has none.
+
+    How, for numeric columns, without sorting every value. KS, Wasserstein and the PSI bins all
+    follow the CDF gap d(x) = n_cur R(x) - n_ref C(x) (R, C: each side's rows at or below x; an
+    integer, so exact in doubles below 2^53) along the values in order: KS is max |d| and
+    Wasserstein the area under |d|, both over n_ref * n_cur, and a value's PSI bin follows from R. Sorting the million distinct values
+    of a continuous column is what costs, so the values are first counted in narrow bins of equal
+    width (the reference's std / `bins_per_std`, from its mean; floor() of basic arithmetic is
+    monotone, so a bin is an interval of values and ties share one), and one sorted walk over the
+    bins gives d at each bin's end. Inside a bin d stays within its value before the bin plus
+    n_cur * the bin's reference rows or minus n_ref * its current rows. So a bin where d cannot
+    change sign has its area in closed form (from the sum of its values' steps times their offsets
+    in the bin), a bin whose bound stays under the largest |d| at the bins' ends cannot hold the KS
+    maximum, a bin whose reference rows cross no k/10 lies in one PSI bin, and a bin with one value
+    is exact as it is. Only the other bins (where the CDFs cross, near the KS maximum, at the
+    deciles) are walked value by value: their values are fetched again and sorted, a few percent
+    of all. The statistics do not depend on the width (tests/python/test_drift.py checks widths
+    from 2 std to 1e-5 std); it only decides how many bins are walked and how many values sorted.
+    The reference is counted and binned once per column, not once per period. -#}
 
 -- The macros below render their SQL from lists of keys and columns, whose layout sqlfluff
 -- cannot judge unrendered.
 -- noqa: disable=LT02
-{% macro drift_statistics(reference, current, keys, period) -%}
+{% macro drift_statistics(reference, current, keys, period, bins_per_std=4000) -%}
     {%- set k = keys | join(', ') %}
-    {%- set kp = (keys + period) | join(', ') %}
     {%- set by_column = keys + ['column_name'] %}
-    {%- set by_period = keys + period + ['column_name'] %}
+    {%- set by_period = ['column_id'] + period %}
 with
-drift_reference as (
+drift_reference as {{ _drift_inline() }} (
     select
         {{ k }},
         column_name,
         value,
         category,
-        -- counts as doubles: exact below 2^53, and window sums over them are far faster than
-        -- over the 128-bit integers a sum of bigints gives
+        -- counts as doubles: exact below 2^53, and sums over them are cheaper than over the
+        -- 128-bit integers a sum of bigints gives
         cast(rows as double) as rows
     from {{ reference }}
 ),
 
-drift_current as (
+drift_current as {{ _drift_inline() }} (
     select
-        {{ kp }},
+        {{ (keys + period) | join(', ') }},
         column_name,
         value,
         category,
@@ -53,169 +72,379 @@ drift_current as (
     from {{ current }}
 ),
 
--- per side: total and present rows, the mean, and (second pass) the population variance
-drift_ref_moments as (
-    {{ _drift_moments('drift_reference', keys) }}
-),
-
-drift_ref_stats as (
+-- the reference per column and category (null for numbers and nulls): its rows, and its
+-- numbers' rows, sum and sum of squares
+drift_ref_counts as (
     select
-        m.*,
-        sqrt(v.sum_squares / nullif(m.numeric_rows, 0)) as std_value
-    from drift_ref_moments as m
-    left join (
-        select
-            a.{{ keys | join(', a.') }},
-            a.column_name,
-            sum(a.rows * (a.value - b.mean_value) * (a.value - b.mean_value)) as sum_squares
-        from drift_reference as a
-        inner join drift_ref_moments as b on {{ _drift_on('a', 'b', by_column) }}
-        where a.value is not null
-        group by a.{{ keys | join(', a.') }}, a.column_name
-    ) as v
-        on {{ _drift_on('m', 'v', by_column) }}
+        {{ k }},
+        column_name,
+        category,
+        sum(rows) as total_rows,
+        sum(case when value is not null then rows else 0 end) as numeric_rows,
+        sum(rows * value) as value_sum,
+        sum(rows * value * value) as value_squares
+    from drift_reference
+    group by {{ k }}, column_name, category
 ),
 
-drift_cur_stats as (
-    {{ _drift_moments('drift_current', keys + period) }}
+-- the reference's columns, numbered: total, present (non-null) and numeric rows, the mean, and
+-- the bins' width, the std / bins_per_std (any positive width gives the same statistics, see
+-- above, so this std's rounding is harmless)
+drift_ref_columns as (
+    select
+        *,
+        coalesce(nullif(sqrt(greatest(value_squares / nullif(numeric_rows, 0) - mean_value * mean_value, 0)), 0), 1.0)
+        / {{ bins_per_std }} as bin_width,
+        row_number() over (order by {{ k }}, column_name) as column_id
+    from (
+        select
+            {{ k }},
+            column_name,
+            sum(total_rows) as total_rows,
+            sum(case when category is not null then total_rows else numeric_rows end) as present_rows,
+            sum(numeric_rows) as numeric_rows,
+            sum(value_sum) / nullif(sum(numeric_rows), 0) as mean_value,
+            sum(value_squares) as value_squares,
+            max(case when category is not null then 1 else 0 end) as has_categories
+        from drift_ref_counts
+        group by {{ k }}, column_name
+    ) as per_column
+),
+
+-- each side's rows of the reference's columns, numbers with their bin, their deviation from the
+-- reference's mean and their offset from the bin's lower edge (its anchor)
+drift_ref_values as {{ _drift_inline() }} (
+    {{ _drift_binned('drift_reference', keys, []) }}
+),
+
+drift_cur_values as {{ _drift_inline() }} (
+    {{ _drift_binned('drift_current', keys, period) }}
+),
+
+drift_ref_bins as (
+    select
+        column_id,
+        bin,
+        min(value) as low_value,
+        max(value) as high_value,
+        sum(rows) as ref_rows,
+        sum(rows * offset_value) as ref_offsets,
+        -- squared deviations from the mean, for the reference's std
+        sum(rows * deviation * deviation) as ref_squares
+    from drift_ref_values
+    where value is not null
+    group by column_id, bin
+),
+
+-- the current side per column, period, bin and category (a row with neither counts nulls): its
+-- rows, and its numbers' lowest, highest and sum of offsets
+drift_cur_bins as (
+    select
+        {{ by_period | join(', ') }},
+        bin,
+        category,
+        min(value) as low_value,
+        max(value) as high_value,
+        sum(rows) as cur_rows,
+        sum(rows * offset_value) as cur_offsets
+    from drift_cur_values
+    group by {{ by_period | join(', ') }}, bin, category
 ),
 
 -- the comparisons to make: every current period of a column the reference also has
 drift_pairs as (
     select
-        {% for c in keys + period %}a.{{ c }}, {% endfor %}
-        a.column_name,
-        a.total_rows as cur_total,
-        a.present_rows as cur_present,
-        a.numeric_rows as cur_numeric,
-        a.mean_value as cur_mean,
-        b.total_rows as ref_total,
-        b.present_rows as ref_present,
-        b.numeric_rows as ref_numeric,
-        b.mean_value as ref_mean,
-        b.std_value as ref_std,
-        case when a.has_categories = 1 or b.has_categories = 1 then 'categorical' else 'numeric' end as kind,
-        -- one integer per comparison: the sorted walk below partitions by it, not by the keys
-        row_number() over (order by {% for c in keys + period %}a.{{ c }}, {% endfor %}a.column_name) as pair_id
-    from drift_cur_stats as a
-    inner join drift_ref_stats as b on {{ _drift_on('a', 'b', by_column) }}
-),
-
--- the reference's decile edges: the smallest value whose cumulative count reaches k/10 of its
--- numeric rows (integer arithmetic, so no rounding decides an edge)
-drift_ref_cumulative as (
-    select
-        {{ k }},
-        column_name,
-        value,
-        sum(rows) over (
-            partition by {{ k }}, column_name order by value rows between unbounded preceding and current row
-        ) as cumulative_rows
-    from drift_reference
-    where value is not null
-),
-
-drift_edges as (
-    select distinct
-        {{ k }},
-        column_name,
-        edge
+        {% for c in keys %}r.{{ c }}, {% endfor %}
+        {%- for c in period %}a.{{ c }}, {% endfor %}
+        r.column_name,
+        r.column_id,
+        r.bin_width,
+        r.mean_value as ref_mean,
+        a.cur_total,
+        a.cur_present,
+        a.cur_numeric,
+        -- the current mean's deviation from the reference's
+        a.cur_deviations / nullif(a.cur_numeric, 0) as mean_shift,
+        r.total_rows as ref_total,
+        r.present_rows as ref_present,
+        r.numeric_rows as ref_numeric,
+        case when a.has_categories = 1 or r.has_categories = 1 then 'categorical' else 'numeric' end as kind,
+        -- one integer per comparison: the walks below partition by it, not by the keys
+        row_number() over (order by {% for c in keys %}r.{{ c }}, {% endfor %}
+            {%- for c in period %}a.{{ c }}, {% endfor %}r.column_name) as pair_id
     from (
         select
-            c.{{ keys | join(', c.') }},
-            c.column_name,
-            d.decile,
-            min(c.value) as edge
-        from drift_ref_cumulative as c
-        -- numeric_rows: the reference's non-null values, counted once in drift_ref_moments
-        inner join drift_ref_moments as m on {{ _drift_on('c', 'm', by_column) }}
-        inner join (
-            {% for d in range(1, 10) -%}
-                select {{ d }} as decile{{ ' union all' if not loop.last }}
-            {% endfor -%}
-        ) as d on c.cumulative_rows * 10 >= d.decile * m.numeric_rows
-        group by c.{{ keys | join(', c.') }}, c.column_name, d.decile
-    ) as deciles
+            {% for c in by_period %}b.{{ c }}, {% endfor %}
+            sum(b.cur_rows) as cur_total,
+            sum(case when b.bin is not null or b.category is not null then b.cur_rows else 0 end) as cur_present,
+            sum(case when b.bin is not null then b.cur_rows else 0 end) as cur_numeric,
+            sum(b.bin * c.bin_width * b.cur_rows + b.cur_offsets) as cur_deviations,
+            max(case when b.category is not null then 1 else 0 end) as has_categories
+        from drift_cur_bins as b
+        inner join drift_ref_columns as c on b.column_id = c.column_id
+        group by {% for c in by_period %}b.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
+    ) as a
+    inner join drift_ref_columns as r on a.column_id = r.column_id
 ),
 
--- every value or category either side has, with its rows on each side, per comparison
-drift_points as (
+-- both sides' bins per comparison, in order: the step d takes over each bin (and the sum of its
+-- values' steps times their offsets), d after it, the reference's rows after it, and how many
+-- empty bins follow it
+drift_bin_walk as (
+    select
+        b.pair_id,
+        b.bin,
+        b.low_value,
+        b.high_value,
+        b.ref_rows,
+        b.cur_rows,
+        {% for c in by_period %}p.{{ c }}, {% endfor %}
+        p.ref_numeric,
+        p.cur_numeric,
+        p.bin_width,
+        -- a bin with one value: that value's offset
+        b.low_value - p.ref_mean - b.bin * p.bin_width as low_offset,
+        p.cur_numeric * b.ref_rows - p.ref_numeric * b.cur_rows as step,
+        p.cur_numeric * b.ref_offsets - p.ref_numeric * b.cur_offsets as step_offsets,
+        sum(p.cur_numeric * b.ref_rows - p.ref_numeric * b.cur_rows) over running as gap_after,
+        sum(b.ref_rows) over running as ref_after,
+        coalesce(lead(b.bin) over (partition by b.pair_id order by b.bin) - b.bin - 1, 0) as empty_after
+    from (
+        select
+            pair_id,
+            bin,
+            min(low_value) as low_value,
+            max(high_value) as high_value,
+            sum(ref_rows) as ref_rows,
+            sum(cur_rows) as cur_rows,
+            sum(ref_offsets) as ref_offsets,
+            sum(cur_offsets) as cur_offsets
+        from (
+            select
+                p.pair_id,
+                r.bin,
+                r.low_value,
+                r.high_value,
+                r.ref_rows,
+                0 as cur_rows,
+                r.ref_offsets,
+                0 as cur_offsets
+            from drift_pairs as p
+            inner join drift_ref_bins as r on p.column_id = r.column_id
+            union all
+            select
+                p.pair_id,
+                c.bin,
+                c.low_value,
+                c.high_value,
+                0 as ref_rows,
+                c.cur_rows,
+                0 as ref_offsets,
+                c.cur_offsets
+            from drift_pairs as p
+            inner join drift_cur_bins as c on {{ _drift_on('p', 'c', by_period) }}
+            where c.bin is not null
+        ) as both_sides
+        group by pair_id, bin
+    ) as b
+    inner join drift_pairs as p on b.pair_id = p.pair_id
+    window running as (partition by b.pair_id order by b.bin rows between unbounded preceding and current row)
+),
+
+-- which bins to walk value by value (see above); d before the bin is gap_after - step, and
+-- inside the bin it stays between that minus ref_numeric * cur_rows and plus cur_numeric * ref_rows
+drift_bin_checks as (
+    select
+        *,
+        low_value < high_value and (
+            -- d may change sign inside
+            (gap_after - step - ref_numeric * cur_rows < 0 and gap_after - step + cur_numeric * ref_rows > 0)
+            -- |d| inside may exceed every bin end's
+            or greatest(gap_after - step + cur_numeric * ref_rows, ref_numeric * cur_rows - gap_after + step)
+            > max(abs(gap_after)) over (partition by pair_id)
+            -- a decile edge inside
+            or least(floor(10 * (ref_after - ref_rows) / ref_numeric), 9) <> least(floor(10 * ref_after / ref_numeric), 9)
+        ) as walk_values
+    from drift_bin_walk
+),
+
+-- the bins to walk, each with what the walk over the comparison's walked values is offset by to
+-- give d and the reference's rows (its running sums include the walked bins before it)
+drift_walked_bins as (
     select
         pair_id,
+        {{ by_period | join(', ') }},
+        bin,
+        ref_numeric,
+        cur_numeric,
+        bin * bin_width as anchor,
+        gap_after - sum(step) over running as gap_offset,
+        ref_after - sum(ref_rows) over running as ref_offset
+    from drift_bin_checks
+    where walk_values
+    window running as (partition by pair_id order by bin rows between unbounded preceding and current row)
+),
+
+-- the walked bins' distinct values with both sides' rows
+drift_walked_values as (
+    select
+        pair_id,
+        bin,
         value,
-        category,
+        min(deviation) as deviation,
         sum(ref_rows) as ref_rows,
         sum(cur_rows) as cur_rows
     from (
         select
-            p.pair_id,
-            r.value,
-            r.category,
-            r.rows as ref_rows,
-            0.0 as cur_rows
-        from drift_pairs as p
-        inner join drift_reference as r on {{ _drift_on('p', 'r', by_column) }}
-        where r.value is not null or r.category is not null
+            b.pair_id,
+            v.bin,
+            v.value,
+            v.deviation,
+            v.rows as ref_rows,
+            0 as cur_rows
+        from drift_ref_values as v
+        inner join drift_walked_bins as b on v.column_id = b.column_id and v.bin = b.bin
+        where v.value is not null
         union all
         select
-            p.pair_id,
-            c.value,
-            c.category,
-            0.0 as ref_rows,
-            c.rows as cur_rows
-        from drift_pairs as p
-        inner join drift_current as c on {{ _drift_on('p', 'c', by_period) }}
-        where c.value is not null or c.category is not null
-    ) as both_sides
-    group by pair_id, value, category
+            b.pair_id,
+            v.bin,
+            v.value,
+            v.deviation,
+            0 as ref_rows,
+            v.rows as cur_rows
+        from drift_cur_values as v
+        inner join drift_walked_bins as b on {{ _drift_on('v', 'b', by_period) }} and v.bin = b.bin
+        where v.value is not null
+    ) as walked
+    group by pair_id, bin, value
 ),
 
--- numeric values in order, in one sorted pass: both sides' cumulative rows, the gap to the
--- next value, and the PSI bin (the number of decile edges at or below the value; edges are
--- reference values, so an equality join finds them)
-drift_walk as (
+-- one sorted walk per comparison over the walked values (bins are intervals, so the values' order
+-- is the bins'): each value's step, d at it and the reference's rows at or below it
+drift_value_walk as (
     select
-        p.pair_id,
-        p.ref_rows,
-        p.cur_rows,
-        sum(p.ref_rows) over ordered as ref_cumulative,
-        sum(p.cur_rows) over ordered as cur_cumulative,
-        lead(p.value) over ordered - p.value as gap,
-        cast(count(e.edge) over ordered as {{ dbt.type_string() }}) as bucket
-    from drift_points as p
-    inner join drift_pairs as q on p.pair_id = q.pair_id
-    left join drift_edges as e on {{ _drift_on('q', 'e', by_column) }} and p.value = e.edge
-    where p.value is not null
-    window ordered as (partition by p.pair_id order by p.value rows between unbounded preceding and current row)
+        v.pair_id,
+        v.ref_rows,
+        v.cur_rows,
+        v.deviation - b.anchor as offset_value,
+        b.ref_numeric,
+        b.cur_numeric * v.ref_rows - b.ref_numeric * v.cur_rows as step,
+        b.gap_offset + sum(b.cur_numeric * v.ref_rows - b.ref_numeric * v.cur_rows) over running as gap,
+        b.ref_offset + sum(v.ref_rows) over running as ref_after
+    from drift_walked_values as v
+    inner join drift_walked_bins as b on v.pair_id = b.pair_id and v.bin = b.bin
+    window running as (partition by v.pair_id order by v.value rows between unbounded preceding and current row)
 ),
 
+-- per comparison, the largest |d| (KS) and the area under |d| (Wasserstein), both times
+-- ref_numeric * cur_numeric; a bin spans [anchor, anchor + bin_width)
 drift_distances as (
     select
-        w.pair_id,
-        max(abs(w.ref_cumulative * 1.0 / p.ref_numeric - w.cur_cumulative * 1.0 / p.cur_numeric)) as ks,
-        sum(abs(w.ref_cumulative * 1.0 / p.ref_numeric - w.cur_cumulative * 1.0 / p.cur_numeric)
-            * coalesce(w.gap, 0)) as wasserstein
-    from drift_walk as w
-    inner join drift_pairs as p on w.pair_id = p.pair_id
-    group by w.pair_id
+        pair_id,
+        max(abs_gap) as ks_gap,
+        sum(area) as area
+    from (
+        -- d after each bin holds over the empty bins up to the next
+        select
+            pair_id,
+            abs(gap_after) as abs_gap,
+            abs(gap_after) * empty_after * bin_width as area
+        from drift_bin_checks
+        union all
+        -- a bin where d keeps one sign: the integral of d over it, d after the bin over its width
+        -- less each value's step over the part of the bin before the value (its offset)
+        select
+            pair_id,
+            null as abs_gap,
+            abs(gap_after * bin_width - step_offsets) as area
+        from drift_bin_checks
+        where not walk_values and low_value < high_value
+        union all
+        -- a bin with one value: d before it up to the value, d after it from there
+        select
+            pair_id,
+            null as abs_gap,
+            abs(gap_after - step) * low_offset + abs(gap_after) * (bin_width - low_offset) as area
+        from drift_bin_checks
+        where low_value = high_value
+        union all
+        -- a walked bin: summed by parts, d after it over the bin's width, plus each value's
+        -- offset times (|d just before it| - |d at it|)
+        select
+            pair_id,
+            null as abs_gap,
+            abs(gap_after) * bin_width as area
+        from drift_bin_checks
+        where walk_values
+        union all
+        select
+            pair_id,
+            abs(gap) as abs_gap,
+            offset_value * (abs(gap - step) - abs(gap)) as area
+        from drift_value_walk
+    ) as parts
+    group by pair_id
 ),
 
--- PSI and Jensen-Shannon compare shares of non-null rows per bin (numeric) or category
+drift_spread as (
+    select
+        column_id,
+        sum(ref_squares) as ref_squares
+    from drift_ref_bins
+    group by column_id
+),
+
+-- PSI and Jensen-Shannon compare shares of non-null rows per bin (numeric: the number of decile
+-- edges at or below a value, from the reference's rows at or below it) or category
+drift_counts as (
+    select
+        pair_id,
+        least(floor(10 * ref_after / ref_numeric), 9) as decile,
+        cast(null as {{ dbt.type_string() }}) as category,
+        ref_rows,
+        cur_rows
+    from (
+        select pair_id, ref_after, ref_numeric, ref_rows, cur_rows from drift_bin_checks where not walk_values
+        union all
+        select pair_id, ref_after, ref_numeric, ref_rows, cur_rows from drift_value_walk
+    ) as numbers
+    union all
+    select
+        p.pair_id,
+        null as decile,
+        r.category,
+        r.total_rows as ref_rows,
+        0 as cur_rows
+    from drift_pairs as p
+    inner join drift_ref_counts as r on {{ _drift_on('p', 'r', by_column) }}
+    where r.category is not null
+    union all
+    select
+        p.pair_id,
+        null as decile,
+        c.category,
+        0 as ref_rows,
+        c.cur_rows
+    from drift_pairs as p
+    inner join drift_cur_bins as c on {{ _drift_on('p', 'c', by_period) }}
+    where c.category is not null
+),
+
 drift_shares as (
     select
-        b.pair_id,
-        b.bucket,
-        sum(b.ref_rows) * 1.0 / max(p.ref_present) as ref_share,
-        sum(b.cur_rows) * 1.0 / max(p.cur_present) as cur_share
+        c.pair_id,
+        c.ref_rows * 1.0 / p.ref_present as ref_share,
+        c.cur_rows * 1.0 / p.cur_present as cur_share
     from (
-        select pair_id, bucket, ref_rows, cur_rows from drift_walk
-        union all
-        select pair_id, category as bucket, ref_rows, cur_rows
-        from drift_points
-        where category is not null
-    ) as b
-    inner join drift_pairs as p on b.pair_id = p.pair_id
-    group by b.pair_id, b.bucket
+        select
+            pair_id,
+            sum(ref_rows) as ref_rows,
+            sum(cur_rows) as cur_rows
+        from drift_counts
+        group by pair_id, decile, category
+    ) as c
+    inner join drift_pairs as p on c.pair_id = p.pair_id
 ),
 
 drift_divergences as (
@@ -232,6 +461,17 @@ drift_divergences as (
         ), 0)) as js_distance
     from drift_shares
     group by pair_id
+),
+
+drift_numeric as (
+    select
+        p.pair_id,
+        d.ks_gap / (p.ref_numeric * p.cur_numeric) as ks,
+        d.area / (p.ref_numeric * p.cur_numeric) as wasserstein,
+        sqrt(s.ref_squares / p.ref_numeric) as ref_std
+    from drift_pairs as p
+    inner join drift_distances as d on p.pair_id = d.pair_id
+    inner join drift_spread as s on p.column_id = s.column_id
 )
 
 select
@@ -241,22 +481,23 @@ select
     cast(p.ref_total as bigint) as reference_rows,
     cast(p.cur_total as bigint) as current_rows,
     case when p.ref_present > 0 and p.cur_present > 0 then v.psi end as psi,
-    case when p.kind = 'numeric' and p.ref_numeric > 0 and p.cur_numeric > 0 then d.ks end as ks,
+    case when p.kind = 'numeric' and p.ref_numeric > 0 and p.cur_numeric > 0 then n.ks end as ks,
     case when p.kind = 'numeric' and p.ref_numeric > 0 and p.cur_numeric > 0
-        then d.wasserstein / greatest(p.ref_std, 0.001) end as wasserstein_norm,
+        then n.wasserstein / greatest(n.ref_std, 0.001) end as wasserstein_norm,
     case when p.kind = 'categorical' and p.ref_present > 0 and p.cur_present > 0
         then v.js_distance end as js_distance,
     1.0 - p.ref_present * 1.0 / nullif(p.ref_total, 0) as null_rate_reference,
     1.0 - p.cur_present * 1.0 / nullif(p.cur_total, 0) as null_rate_current,
     p.ref_present * 1.0 / nullif(p.ref_total, 0) - p.cur_present * 1.0 / nullif(p.cur_total, 0)
     as null_rate_change,
-    case when p.kind = 'numeric' then (p.cur_mean - p.ref_mean) / nullif(p.ref_std, 0) end as mean_shift_std
+    case when p.kind = 'numeric' then p.mean_shift / nullif(n.ref_std, 0) end as mean_shift_std
 from drift_pairs as p
-left join drift_distances as d
-    on p.pair_id = d.pair_id
+left join drift_numeric as n
+    on p.pair_id = n.pair_id
 left join drift_divergences as v
     on p.pair_id = v.pair_id
 {%- endmacro %}
+
 
 
 {#- Drift of what each model version scored or served (mon_scored_distributions), per period,
@@ -303,19 +544,33 @@ select * from final
 {%- endmacro %}
 
 
-{#- Per `group` and column of a value-count relation: total rows, present (non-null) rows,
-    numeric rows, their mean, and whether the column has categories. -#}
-{%- macro _drift_moments(relation, group) -%}
+{#- A side's rows (`relation`, with `keys` and `period`) of the reference's columns
+    (drift_ref_columns), each with its column_id and, for a number, its bin, its deviation from
+    the reference's mean and its offset from the bin's anchor. -#}
+{%- macro _drift_binned(relation, keys, period) -%}
     select
-        {{ group | join(', ') }},
-        column_name,
-        sum(rows) as total_rows,
-        sum(case when value is not null or category is not null then rows else 0 end) as present_rows,
-        sum(case when value is not null then rows else 0 end) as numeric_rows,
-        sum(rows * value) / nullif(sum(case when value is not null then rows else 0 end), 0) as mean_value,
-        max(case when category is not null then 1 else 0 end) as has_categories
-    from {{ relation }}
-    group by {{ group | join(', ') }}, column_name
+        column_id,
+        {% for c in period %}{{ c }}, {% endfor %}
+        value,
+        category,
+        rows,
+        bin,
+        deviation,
+        deviation - bin * bin_width as offset_value
+    from (
+        select
+            c.column_id,
+            c.bin_width,
+            {% for c in period %}v.{{ c }}, {% endfor %}
+            v.value,
+            v.category,
+            v.rows,
+            v.value - c.mean_value as deviation,
+            -- a double, so that infinities have bins too
+            floor((v.value - c.mean_value) / c.bin_width) as bin
+        from drift_ref_columns as c
+        inner join {{ relation }} as v on {{ _drift_on('c', 'v', keys + ['column_name']) }}
+    ) as binned
 {%- endmacro %}
 
 
@@ -326,8 +581,12 @@ select * from final
 
 
 {#- Value counts of a wide relation: one row per `keys` (+ `period`), column and distinct value,
-    for the numeric and categorical columns named; the input drift_statistics compares. -#}
-{%- macro value_counts(relation, numeric, categorical, keys) -%}
+    for the numeric and categorical columns named; the input drift_statistics compares.
+    With grouped=false, one row per row of `relation` and column instead, with rows = 1:
+    drift_statistics adds up rows of the same value, so it compares these exactly as their
+    counts, and for continuous columns, where nearly every value is distinct, counting first
+    would only add a pass. -#}
+{%- macro value_counts(relation, numeric, categorical, keys, grouped=true) -%}
 {%- set group = keys | join(', ') %}
 {%- for c in numeric %}
     select
@@ -335,9 +594,9 @@ select * from final
         '{{ c }}' as column_name,
         cast({{ c }} as double) as value,
         cast(null as {{ dbt.type_string() }}) as category,
-        count(*) as rows
+        {{ 'count(*)' if grouped else '1' }} as rows
     from {{ relation }}
-    group by {{ group ~ ',' if keys }} cast({{ c }} as double)
+    {% if grouped %}group by {{ group ~ ',' if keys }} cast({{ c }} as double){% endif %}
     {{ 'union all' if not loop.last or categorical }}
 {%- endfor %}
 {%- for c in categorical %}
@@ -346,9 +605,23 @@ select * from final
         '{{ c }}' as column_name,
         cast(null as double) as value,
         cast({{ c }} as {{ dbt.type_string() }}) as category,
-        count(*) as rows
+        {{ 'count(*)' if grouped else '1' }} as rows
     from {{ relation }}
-    group by {{ group ~ ',' if keys }} cast({{ c }} as {{ dbt.type_string() }})
+    {% if grouped %}group by {{ group ~ ',' if keys }} cast({{ c }} as {{ dbt.type_string() }}){% endif %}
     {{ 'union all' if not loop.last }}
 {%- endfor %}
+{%- endmacro %}
+
+
+{#- Inlines a common table expression that is read more than once where the engine would
+    otherwise store it (DuckDB does): re-reading the counts costs less than storing them. -#}
+{%- macro _drift_inline() -%}
+    {{ return(adapter.dispatch('_drift_inline', 'keel')()) }}
+{%- endmacro %}
+
+{%- macro duckdb___drift_inline() -%}
+    not materialized
+{%- endmacro %}
+
+{%- macro default___drift_inline() -%}
 {%- endmacro %}

@@ -24,9 +24,11 @@ _REFERENCE, _CURRENT = "keel_drift_reference", "keel_drift_current"
 @lru_cache(maxsize=16)
 def _compiled(numeric: tuple[str, ...], categorical: tuple[str, ...]) -> str:
     def counts(name: str, relation: str) -> str:
-        # one constant key: drift_statistics compares per key, and here there is one comparison
+        # one constant key: drift_statistics compares per key, and here there is one comparison;
+        # the rows as they are (grouped=false), not counted first: drift_statistics adds them up
         return (f"{{% set {name} %}}(select 'all' as comparison, * from ("
-                f"{{{{ value_counts('{relation}', {list(numeric)}, {list(categorical)}, []) }}}}"
+                f"{{{{ value_counts('{relation}', {list(numeric)}, {list(categorical)}, [], "
+                f"grouped=false) }}}}"
                 f") as counted){{% endset %}}")
 
     return compile_sql(counts("reference", _REFERENCE) + counts("current", _CURRENT)

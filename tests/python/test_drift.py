@@ -10,6 +10,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from keel.drift import drift_between
+from keel.project import compile_sql
 
 TOL = 1e-9
 
@@ -60,20 +61,13 @@ NUMERIC = ["normal", "lognormal", "counts", "flag", "sparse"]
 CATEGORICAL = ["small", "wide"]
 
 
-@pytest.mark.parametrize("seed, n_ref, n_cur", [(1, 3000, 2000), (2, 50, 7), (3, 20_000, 20_000)])
-def test_drift_statistics_equal_scipy_and_numpy(seed, n_ref, n_cur):
-    ref, cur = frames(seed, n_ref, n_cur)
-    con = duckdb.connect()
-    con.register("ref", ref)
-    con.register("cur", cur)
-    got = drift_between(con, "ref", "cur", NUMERIC, CATEGORICAL).set_index("column_name")
-    assert list(got.index) == NUMERIC + CATEGORICAL
-
+def assert_equal_scipy_and_numpy(got: pd.DataFrame, ref: pd.DataFrame, cur: pd.DataFrame) -> None:
+    """Every statistic of `got` (indexed by column_name) equals its scipy/numpy definition."""
     for column in NUMERIC:
         row = got.loc[column]
         r, c = ref[column].dropna().to_numpy(), cur[column].dropna().to_numpy()
         assert row.kind == "numeric"
-        assert row.reference_rows == n_ref and row.current_rows == n_cur
+        assert row.reference_rows == len(ref) and row.current_rows == len(cur)
         assert row.ks == pytest.approx(stats.ks_2samp(r, c).statistic, abs=TOL)
         norm = max(np.std(r), 0.001)
         assert row.wasserstein_norm == pytest.approx(stats.wasserstein_distance(r, c) / norm, abs=TOL)
@@ -92,6 +86,44 @@ def test_drift_statistics_equal_scipy_and_numpy(seed, n_ref, n_cur):
         assert row.psi == pytest.approx(psi, abs=TOL)
         assert row.null_rate_current == pytest.approx(cur[column].isna().mean(), abs=TOL)
         assert np.isnan(row.ks) and np.isnan(row.wasserstein_norm)
+
+
+@pytest.mark.parametrize("seed, n_ref, n_cur", [(1, 3000, 2000), (2, 50, 7), (3, 20_000, 20_000)])
+def test_drift_statistics_equal_scipy_and_numpy(seed, n_ref, n_cur):
+    ref, cur = frames(seed, n_ref, n_cur)
+    con = duckdb.connect()
+    con.register("ref", ref)
+    con.register("cur", cur)
+    got = drift_between(con, "ref", "cur", NUMERIC, CATEGORICAL).set_index("column_name")
+    assert list(got.index) == NUMERIC + CATEGORICAL
+    assert_equal_scipy_and_numpy(got, ref, cur)
+
+
+@pytest.fixture(scope="module")
+def drift_by_day_sql() -> str:
+    """drift_statistics over value counts, as the monitoring models call it (a reference per key,
+    current rows per key and day), with the bins' width left as BINS_PER_STD to fill in."""
+    counts = "(select 'all' as comparison, * from ({{{{ value_counts('{}', {}, {}, {}) }}}}) as counted)"
+    return compile_sql(
+        "{% set reference %}" + counts.format("ref", NUMERIC, CATEGORICAL, []) + "{% endset %}"
+        + "{% set current %}" + counts.format("cur", NUMERIC, CATEGORICAL, ["day"]) + "{% endset %}"
+        + "{{ drift_statistics(reference, current, ['comparison'], ['day'], bins_per_std='BINS_PER_STD') }}")
+
+
+# bins from a few per std (most values walked one by one, or summed in closed form) to about one per
+# value (nearly every bin holds one value)
+@pytest.mark.parametrize("bins_per_std", ["0.5", "3", "1000", "100000"])
+def test_value_counts_per_day_give_the_same_statistics_whatever_the_bins(drift_by_day_sql, bins_per_std):
+    ref, cur = frames(6, 4000, 3000)
+    _, later = frames(7, 10, 2500)
+    cur = pd.concat([cur.assign(day=1), later.assign(day=2)], ignore_index=True)
+    con = duckdb.connect()
+    con.register("ref", ref)
+    con.register("cur", cur)
+    got = con.execute(drift_by_day_sql.replace("BINS_PER_STD", bins_per_std)).df()
+    assert sorted(got.day.unique()) == [1, 2]
+    for day, rows in cur.groupby("day"):
+        assert_equal_scipy_and_numpy(got[got.day == day].set_index("column_name"), ref, rows)
 
 
 def test_identical_data_shows_no_drift_and_the_statistics_move_with_a_shift():
