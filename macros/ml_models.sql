@@ -76,3 +76,18 @@
         {{ monitoring_period(timestamp) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Every prediction, batch or online (ref predictions), with its monitoring period `day`: the
+    ML model's grain over when its features were known, else (an online prediction logged
+    without that time) when it was made. -#}
+{% macro monitored_predictions() -%}
+    select
+        kind,
+        model,
+        version,
+        entity,
+        features_as_of,
+        score,
+        {{ ml_model_period('model', 'coalesce(features_as_of, predicted_at)') }} as day
+    from {{ ref('predictions') }}
+{%- endmacro %}

@@ -16,15 +16,8 @@
 -- judged.
 -- noqa: disable=LT02
 with predictions as (
-    select
-        kind,
-        model,
-        version,
-        entity,
-        features_as_of,
-        score,
-        {{ ml_model_period('model', 'features_as_of') }} as day
-    from {{ ref('predictions') }}
+    -- features_as_of is the label's key, so `day` is its period
+    select * from ({{ monitored_predictions() }}) as monitored
     where features_as_of is not null and entity is not null
 ),
 

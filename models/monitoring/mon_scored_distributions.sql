@@ -15,15 +15,7 @@
 -- judged and `served` looks unused.
 -- noqa: disable=LT02,ST03
 with predictions as (
-    select
-        kind,
-        model,
-        version,
-        entity,
-        features_as_of,
-        score,
-        {{ ml_model_period('model', 'coalesce(features_as_of, predicted_at)') }} as day
-    from {{ ref('predictions') }}
+    {{ monitored_predictions() }}
 ),
 
 served as (
