@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_features.py
 	$(BIN)/python bench/bench_registry.py
 	$(BIN)/python bench/bench_serving.py
+	$(BIN)/python bench/bench_scoring.py
 	$(BIN)/python bench/bench_drift.py
 
 clean:
