@@ -223,7 +223,7 @@ def artifact_pieces(runs: int) -> dict:
 
 
 SCRATCH = "bench_scratch"
-TABLES = ("metrics", "calibration", "reference_distributions")
+TABLES = ("metrics", "calibration")  # the multi-row tables; the reference is written as train() does
 
 
 def _scratch_registry(con) -> dict:
@@ -252,6 +252,10 @@ def _transaction(con, scratch: dict, strategy: str, version: int) -> tuple[float
     with the multi-row inserts done by `strategy`; returns (seconds before commit, commit)."""
     import uuid
 
+    import numpy as np
+    import pandas as pd
+
+    from keel.registry import write_reference
     from keel.train import _insert
 
     rows, columns, run_id = scratch["rows"], scratch["columns"], uuid.uuid4().hex
@@ -260,8 +264,14 @@ def _transaction(con, scratch: dict, strategy: str, version: int) -> tuple[float
         "model_versions": [[r[0], version, run_id, *r[3:]] for r in rows["model_versions"]],
         "metrics": [(run_id, *r[1:]) for r in rows["metrics"]],
         "calibration": [(run_id, *r[1:]) for r in rows["calibration"]],
-        "reference_distributions": [(r[0], version, *r[2:]) for r in rows["reference_distributions"]],
     }
+    ref = rows["reference_distributions"]
+    reference = pd.DataFrame({  # as keel.evaluation.value_counts gives it: numpy arrays, NaN for null
+        "role": [r[2] for r in ref], "column_name": [r[3] for r in ref],
+        "value": [None if r[4] is None else np.array(r[4], dtype=float) for r in ref],
+        "category": [None if r[5] is None else np.array(r[5], dtype=object) for r in ref],
+        "rows": [np.array(r[6], dtype="int64") for r in ref],
+    })
     t0 = time.perf_counter()
     con.execute("begin transaction")
     for table in ("runs", "model_versions"):
@@ -271,14 +281,16 @@ def _transaction(con, scratch: dict, strategy: str, version: int) -> tuple[float
                 [MODEL]).fetchone()
     for table in TABLES:
         target, data, cols = f"{SCRATCH}.{table}", fresh[table], columns[table]
-        if strategy == "pandas_register":  # what train._insert does now
+        if strategy == "pandas_register":  # a pandas DataFrame registered, then insert ... select
+            frame = pd.DataFrame(data, columns=cols)
+            con.register("bench_rows", frame)
+            con.execute(f"insert into {target} select * from bench_rows")
+            con.unregister("bench_rows")
+        elif strategy == "keel":  # what train._insert does now
             _insert(con, target, data, cols)
-        elif strategy == "values":  # one parameterized multi-row statement
-            one = "(" + ", ".join("?" * len(cols)) + ")"
-            con.execute(f"insert into {target} values {', '.join([one] * len(data))}",
-                        [v for row in data for v in row])
         else:
             con.executemany(f"insert into {target} values ({', '.join('?' * len(cols))})", data)
+    write_reference(con, MODEL, version, reference, table=f"{SCRATCH}.reference_distributions")
     t1 = time.perf_counter()
     con.execute("commit")
     return t1 - t0, time.perf_counter() - t1
@@ -287,13 +299,14 @@ def _transaction(con, scratch: dict, strategy: str, version: int) -> tuple[float
 def insert_strategies(runs: int) -> dict:
     """The registration transaction (a runs row, a version row, then metrics, calibration and the
     reference distributions: the last registered version's rows) replayed on
-    scratch copies of the registry tables, with the multi-row inserts done three ways: as
-    train._insert does now (a pandas DataFrame registered with DuckDB, then insert ... select),
-    one parameterized multi-row `insert ... values (?, ...), (?, ...)` per table, and
-    executemany. Strategies alternate run by run so background load hits them alike."""
+    scratch copies of the registry tables, with the multi-row inserts (metrics, calibration) done
+    three ways: a pandas DataFrame registered with DuckDB, then insert ... select; as train._insert
+    does now (one parameterized multi-row `insert ... values (?, ...), (?, ...)` per table); and
+    executemany. The reference is written as train() writes it (registry.write_reference).
+    Strategies alternate run by run so background load hits them alike."""
     from keel.warehouse import connect
 
-    strategies = ("pandas_register", "values", "executemany")
+    strategies = ("pandas_register", "keel", "executemany")
     out = {f"{name}_{part}": [] for name in strategies for part in ("inserts", "commit")}
     with connect() as con:
         scratch = _scratch_registry(con)
@@ -324,7 +337,7 @@ def registry_growth(versions: int) -> dict:
     try:
         for version in range(1, versions + 1):
             with connect() as con:
-                commit.append(_transaction(con, scratch, "pandas_register", version)[1])
+                commit.append(_transaction(con, scratch, "keel", version)[1])
                 t = time.perf_counter()
             close.append(time.perf_counter() - t)
     finally:

@@ -501,7 +501,7 @@ left join drift_divergences as v
 
 
 {#- Drift of what each model version scored or served (mon_scored_distributions), per period,
-    against the frozen reference registered with the version (registry.reference_distributions),
+    against the frozen reference registered with the version (reference_value_counts),
     for one role: feature or prediction. -#}
 {% macro scored_drift(role) -%}
 with reference_counts as (
@@ -512,7 +512,7 @@ with reference_counts as (
         value,
         category,
         rows
-    from {{ source('registry', 'reference_distributions') }}
+    from {{ ref('reference_value_counts') }}
     where role = '{{ role }}'
 ),
 

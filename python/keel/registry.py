@@ -90,9 +90,10 @@ REGISTRY_DDL = (
         version      integer not null,
         role         varchar not null,       -- feature (training rows) or prediction (test scores)
         column_name  varchar not null,       -- the feature, or score
-        value        double,                 -- a numeric value; null with category for nulls
-        category     varchar,                -- a categorical value
-        rows         bigint not null         -- how many rows had it
+        value        double[],               -- a numeric column's distinct values (null among them
+                                             -- for its nulls); null for a categorical column
+        category     varchar[],              -- a categorical column's distinct values, as text
+        rows         bigint[] not null       -- how many rows had each value, in the same order
     )
     """,
     """
@@ -111,8 +112,53 @@ REGISTRY_DDL = (
 
 
 def ensure_registry(con) -> None:
-    for ddl in REGISTRY_DDL:
+    for ddl in REGISTRY_DDL[:1]:
         con.execute(ddl)
+    _reference_as_lists(con)
+    for ddl in REGISTRY_DDL[1:]:
+        con.execute(ddl)
+
+
+def _reference_as_lists(con) -> None:
+    """Migrate registry.reference_distributions from one row per value (warehouses registered
+    before 2026-11-24) to one row per column with its values and counts as lists: the same
+    counts, regrouped in one transaction, so no version's frozen reference changes."""
+    [(kind,)] = con.execute(
+        "select coalesce(any_value(data_type), 'missing') from information_schema.columns "
+        "where table_schema = 'registry' and table_name = 'reference_distributions' "
+        "and column_name = 'value'").fetchall()
+    if kind != "DOUBLE":
+        return
+    lists = next(ddl for ddl in REGISTRY_DDL if "registry.reference_distributions" in ddl)
+    order = "order by value nulls last, category nulls last"
+    con.execute("begin transaction")
+    try:
+        con.execute("alter table registry.reference_distributions rename to reference_distributions_by_value")
+        con.execute(lists)
+        con.execute(
+            "insert into registry.reference_distributions select model, version, role, column_name, "
+            f"case when count(value) > 0 then list(value {order}) end, "
+            f"case when count(category) > 0 then list(category {order}) end, list(rows {order}) "
+            "from registry.reference_distributions_by_value group by model, version, role, column_name")
+        con.execute("drop table registry.reference_distributions_by_value")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+
+
+def write_reference(con, model: str, version: int, reference: pd.DataFrame,
+                    table: str = "registry.reference_distributions") -> None:
+    """Append a version's frozen reference: keel.evaluation.value_counts' rows with a `role`."""
+    con.register("keel_reference", reference)  # numpy arrays arrive as lists, NaN as NaN
+    try:
+        con.execute(
+            f"insert into {table} (model, version, role, column_name, value, "
+            "category, rows) select ?, ?, role, column_name, "
+            "list_transform(value, v -> case when isnan(v) then null else v end), category, rows "
+            "from keel_reference", [model, version])
+    finally:
+        con.unregister("keel_reference")
 
 
 def artifact_dir() -> Path:

@@ -30,7 +30,14 @@ from sklearn.preprocessing import StandardScaler
 
 from keel.evaluation import calibration_bins, classification_metrics, slice_metrics, value_counts
 from keel.project import manifest_path, project_dir
-from keel.registry import as_json, ensure_registry, feature_matrix, save_artifact, write_serving_catalog
+from keel.registry import (
+    as_json,
+    ensure_registry,
+    feature_matrix,
+    save_artifact,
+    write_reference,
+    write_serving_catalog,
+)
 from keel.spec import METRICS, ModelSpec, SpecError, check_columns, load_spec
 from keel.warehouse import connect
 
@@ -196,13 +203,10 @@ def train(name: str, search: bool = False, until: datetime | None = None) -> Tra
             headline = classification_metrics(y_test, p, spec.threshold)
             slices = slice_metrics(test_rows, y_test, p, spec.slices, spec.threshold)
             calibration = calibration_bins(y_test, p, spec.calibration_bins)
-            # text columns as pandas categoricals: DuckDB reads their dictionaries instead of ~40k
-            # Python strings (the register step's insert of these rows fell from ~30 to ~15 ms)
-            text = {"column_name": "category", "role": "category", "category": "category"}
             reference = pd.concat([
                 value_counts(train_rows, spec.features).assign(role="feature"),
                 value_counts(pd.DataFrame({"score": p}), ["score"]).assign(role="prediction"),
-            ], ignore_index=True).astype(text)
+            ], ignore_index=True)
             lap("evaluate")
             path, sha = save_artifact(pipeline, spec.name, run_id)
         except SpecError:
@@ -231,11 +235,7 @@ def train(name: str, search: bool = False, until: datetime | None = None) -> Tra
                       b["positive_rate"]) for b in calibration],
                     ["run_id", "model", "bin", "lower_bound", "upper_bound", "rows", "mean_score",
                      "positive_rate"])
-            con.register("keel_reference", reference)
-            con.execute("insert into registry.reference_distributions (model, version, role, column_name, "
-                        "value, category, rows) select ?, ?, role, column_name, value, category, rows "
-                        "from keel_reference", [spec.name, version])
-            con.unregister("keel_reference")
+            write_reference(con, spec.name, version, reference)
             con.execute("commit")
             lap("register")
             write_serving_catalog(con)

@@ -17,7 +17,7 @@ from keel.evaluation import calibration_bins, classification_metrics, value_coun
 from keel.ingest import ingest
 from keel.project import run_dbt
 from keel.promote import PromotionRefused, promote
-from keel.registry import load_artifact, save_artifact, sha256_file
+from keel.registry import ensure_registry, load_artifact, save_artifact, sha256_file, write_reference
 from keel.simulate import SimulationConfig, simulate
 from keel.spec import SpecError, check_columns, import_estimator, load_spec
 from keel.train import train
@@ -56,7 +56,7 @@ def test_training_registers_a_version_with_its_run_metrics_calibration_and_profi
     assert _q(wh, "select sum(rows) from registry.calibration where run_id = ?", [first.run_id]) == \
         [(first.test_rows,)]
     features = load_spec(MODEL).features
-    reference = dict(_q(wh, "select role, sum(rows) from registry.reference_distributions "
+    reference = dict(_q(wh, "select role, sum(list_sum(rows)) from registry.reference_distributions "
                             "where model = ? and version = 1 and column_name in ('score', ?) group by role",
                         [MODEL, features[0]]))
     assert reference == {"feature": first.train_rows, "prediction": first.test_rows}
@@ -222,10 +222,50 @@ def test_evaluation_functions_match_their_definitions():
     bins = calibration_bins(y, p, 2)
     assert [b["rows"] for b in bins] == [3, 3] and bins[1]["positive_rate"] == pytest.approx(2 / 3)
     counts = value_counts(pd.DataFrame({"x": [1.0, 2.0, None, 2.0], "c": ["a", "b", "a", None]}), ["x", "c"])
-    counts = counts.astype(object).where(counts.notna(), None)
-    rows = {(r.column_name, r.value, r.category): r.rows for r in counts.itertuples()}
+    rows = {}
+    for c in counts.itertuples():
+        blank = [None] * len(c.rows)
+        for value, category, n in zip(blank if c.value is None else c.value,
+                                      blank if c.category is None else c.category, c.rows, strict=True):
+            rows[(c.column_name, None if value is None or np.isnan(value) else value, category)] = n
     assert rows == {("x", 1.0, None): 1, ("x", 2.0, None): 2, ("x", None, None): 1,
                     ("c", None, "a"): 2, ("c", None, "b"): 1, ("c", None, None): 1}
+
+
+def _reference_rows(con) -> list[tuple]:
+    """Every frozen reference row, one per value (as models/registry/reference_value_counts)."""
+    return con.execute("select model, version, role, column_name, unnest(value) as value, "
+                       "unnest(category) as category, unnest(rows) as rows "
+                       "from registry.reference_distributions order by all").fetchall()
+
+
+def test_a_frozen_reference_round_trips_exactly_and_old_warehouses_migrate(tmp_path):
+    frame = pd.DataFrame({"x": [1.5, -0.0, None, 1.5, 2e-300, np.nan], "n": [3, 3, 1, 2, 3, 1],
+                          "c": ["a", None, "b", "a", "a", "é"], "empty": [None] * 6})
+    frame["empty"] = frame["empty"].astype(float)
+    expected = [("m", 1, "feature", "c", None, c, n) for c, n in [("a", 3), ("b", 1), ("é", 1), (None, 1)]]
+    expected += [("m", 1, "feature", "empty", None, None, 6)]
+    expected += [("m", 1, "feature", "n", v, None, k) for v, k in [(1.0, 2), (2.0, 1), (3.0, 3)]]
+    expected += [("m", 1, "feature", "x", v, None, k)
+                 for v, k in [(-0.0, 1), (2e-300, 1), (1.5, 2), (None, 2)]]
+    key = lambda r: tuple((v is None, v) for v in r)  # noqa: E731 (nulls last, as `order by all`)
+
+    con = duckdb.connect(str(tmp_path / "new.duckdb"))
+    ensure_registry(con)
+    write_reference(con, "m", 1, value_counts(frame, ["x", "n", "c", "empty"]).assign(role="feature"))
+    assert sorted(_reference_rows(con), key=key) == sorted(expected, key=key)
+
+    # a warehouse registered before the lists (one row per value) is regrouped, not changed
+    old = duckdb.connect(str(tmp_path / "old.duckdb"))
+    old.execute("create schema registry")
+    old.execute("create table registry.reference_distributions (model varchar not null, version integer "
+                "not null, role varchar not null, column_name varchar not null, value double, category "
+                "varchar, rows bigint not null)")
+    old.executemany("insert into registry.reference_distributions values (?, ?, ?, ?, ?, ?, ?)", expected)
+    ensure_registry(old)
+    ensure_registry(old)  # once migrated, left alone
+    assert sorted(_reference_rows(old), key=key) == sorted(expected, key=key)
+    assert old.execute("select count(*) from registry.reference_distributions").fetchone()[0] == 4
 
 
 def test_reproduce_rebuilds_the_training_set_from_raw_up_to_the_watermark(wh):
