@@ -220,6 +220,24 @@ def feature_matrix(data, features: list[str]) -> np.ndarray:
     return np.array([[np.nan if r.get(f) is None else r[f] for f in features] for r in data], dtype=float)
 
 
+def positive_scores(pipeline, x: np.ndarray, features: list[str]) -> np.ndarray:
+    """predict_proba's positive-class column for a feature matrix, refusing infinities.
+
+    scikit-learn checks each step's input for infinities, and on a matrix with nulls (NaN) its
+    quick check (the sum is finite) fails, so every step scans every value again: ~40% of
+    predict_proba on 1M rows. One scan here refuses infinities the same way, with the feature
+    named, and the pipeline runs with assume_finite (the same floats, checked by the bench).
+    """
+    infinite = np.isinf(x)
+    if infinite.any():
+        column = features[int(np.nonzero(infinite.any(axis=0))[0][0])]
+        raise ValueError(f"feature {column} has an infinite value: the model cannot score it")
+    from sklearn import config_context  # here: keel.registry is imported where sklearn is not needed
+
+    with config_context(assume_finite=True):
+        return pipeline.predict_proba(x)[:, 1]
+
+
 def version_row(con, model: str, version: int) -> dict:
     row = con.execute(
         "select v.*, r.test_from, r.test_to from registry.model_versions as v "

@@ -112,11 +112,16 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create raw.batches if missing and point the raw.events view at this warehouse's files."""
     for ddl in RAW_DDL:
         con.execute(ddl)
-    events = raw_dir() / "events"
-    if any(events.glob("batch_id=*/records.parquet")):
-        glob = str(events / "batch_id=*" / "records.parquet").replace("'", "''")
-        scan = (f"read_parquet('{glob}', hive_partitioning = true, "
-                "hive_types = {'batch_id': bigint})")
-    else:
-        scan = _EMPTY_SCAN
+    scan = files_scan(raw_dir() / "events", "batch_id=*/records.parquet", {"batch_id": "bigint"}, _EMPTY_SCAN)
     con.execute(RAW_EVENTS_VIEW.format(scan=scan))
+
+
+def files_scan(directory: Path, pattern: str, hive_types: dict[str, str], empty: str) -> str:
+    """SQL reading the hive-partitioned Parquet files matching `pattern` under `directory`, or
+    `empty` (a query with the same columns and no rows) while there are none: DuckDB's
+    read_parquet fails on a glob that matches nothing."""
+    if not any(directory.glob(pattern)):
+        return empty
+    glob = str(directory / pattern).replace("'", "''")
+    types = ", ".join(f"'{name}': {kind}" for name, kind in hive_types.items())
+    return f"read_parquet('{glob}', hive_partitioning = true, hive_types = {{{types}}})"

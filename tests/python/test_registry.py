@@ -178,6 +178,76 @@ def test_batch_scoring_is_idempotent_and_uses_the_champion(wh):
         [(first.rows, first.rows, True)]
     with pytest.raises(ValueError, match="has no nobody"):
         score(MODEL, alias="nobody")
+    # a re-run is a new attempt of the same run; only the latest one's file is kept and seen
+    assert _q(wh, "select attempt, rows from predictions.scoring_runs where scoring_run = ? order by attempt",
+              [first.scoring_run])[-2:] == [(a, first.rows) for a in (1, 2)][-2:]
+    from keel.score import scores_dir
+    assert len(list((scores_dir() / f"scoring_run={first.scoring_run}").glob("attempt=*"))) == 1
+
+
+def test_a_scoring_run_that_fails_midway_leaves_the_last_complete_one(wh, monkeypatch):
+    import keel.score as score_module
+
+    before = _q(wh, "select entity, score from predictions.batch_scores order by all")
+    load = score_module.load_artifact
+
+    class FailsOnSecondBlock:
+        def __init__(self, pipeline):
+            self.pipeline, self.calls = pipeline, 0
+
+        def predict_proba(self, x):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("the machine went away")
+            return self.pipeline.predict_proba(x)
+
+    monkeypatch.setattr(score_module, "load_artifact", lambda *a: FailsOnSecondBlock(load(*a)))
+    monkeypatch.setattr(score_module, "SCORING_BLOCK_ROWS", 100)
+    with pytest.raises(RuntimeError, match="went away"):
+        score_module.score(MODEL)
+    assert _q(wh, "select entity, score from predictions.batch_scores order by all") == before
+    assert not list(score_module.scores_dir().glob("*/*/*.tmp"))  # nothing half-written is left
+
+
+def test_positive_scores_equal_predict_proba_and_refuse_infinities():
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from keel.registry import positive_scores
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(500, 3))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    pipeline = make_pipeline(SimpleImputer(add_indicator=True), LogisticRegression())
+    pipeline.fit(x, (rng.random(500) < 0.4).astype(int))
+    assert np.array_equal(positive_scores(pipeline, x, ["a", "b", "c"]), pipeline.predict_proba(x)[:, 1])
+    x[7, 2] = -np.inf
+    with pytest.raises(ValueError, match="feature c has an infinite value"):
+        positive_scores(pipeline, x, ["a", "b", "c"])
+
+
+def test_batch_scores_kept_in_a_table_move_to_files_unchanged(tmp_path, monkeypatch):
+    """Warehouses scored before scores were files: the table's rows become one file per run."""
+    from keel.score import ensure_predictions
+
+    monkeypatch.setenv(WAREHOUSE_ENV, str(tmp_path / "old.duckdb"))
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    con.execute("create schema predictions")
+    con.execute("create table predictions.batch_scores (scoring_run varchar not null, model varchar "
+                "not null, version integer not null, entity varchar not null, as_of timestamp not null, "
+                "score double not null, scored_at timestamp not null)")
+    rows = [(run, "m", v, f"u{i}", pd.Timestamp("2026-03-01") + pd.Timedelta(hours=i), i / 10,
+             pd.Timestamp("2026-03-02 10:00")) for run, v in (("r1", 1), ("r2", 2)) for i in range(5)]
+    con.executemany("insert into predictions.batch_scores values (?, ?, ?, ?, ?, ?, ?)", rows)
+    ensure_predictions(con)
+    ensure_predictions(con)  # once moved, left alone
+    got = con.execute("select * from predictions.batch_scores order by scoring_run, entity").fetchall()
+    assert [tuple(r) for r in got] == [(r[0], r[1], r[2], r[3], r[4].to_pydatetime(), r[5],
+                                        r[6].to_pydatetime()) for r in rows]
+    assert con.execute("select table_type from information_schema.tables where table_schema = 'predictions' "
+                       "and table_name = 'batch_scores'").fetchall() == [("VIEW",)]
+    con.close()
 
 
 def test_a_tampered_artifact_is_never_unpickled(wh, tmp_path):
