@@ -146,7 +146,8 @@ def main() -> None:
         print(json.dumps(result), flush=True)
     rates = [r["rows_per_second"] for r in runs]
     print(f"score() end to end, {runs[0]['rows']:,} rows, {len(runs)} runs: {summary(rates)} rows/s "
-          f"(the first run writes, the others replace); peak RSS {max(r['peak_rss_mb'] for r in runs):,.0f} MB")
+          f"(the first run writes, the others replace); "
+          f"peak RSS {max(r['peak_rss_mb'] for r in runs):,.0f} MB")
     for phase in runs[-1]["phases"]:
         print(f"  {phase}: median {statistics.median(r['phases'][phase] for r in runs):.3f} s")
     if args.no_bare:
