@@ -27,19 +27,23 @@
     How, for numeric columns, without sorting every value. KS, Wasserstein and the PSI bins all
     follow the CDF gap d(x) = n_cur R(x) - n_ref C(x) (R, C: each side's rows at or below x; an
     integer, so exact in doubles below 2^53) along the values in order: KS is max |d| and
-    Wasserstein the area under |d|, both over n_ref * n_cur, and a value's PSI bin follows from R. Sorting the million distinct values
-    of a continuous column is what costs, so the values are first counted in narrow bins of equal
-    width (the reference's std / `bins_per_std`, from its mean; floor() of basic arithmetic is
-    monotone, so a bin is an interval of values and ties share one), and one sorted walk over the
-    bins gives d at each bin's end. Inside a bin d stays within its value before the bin plus
-    n_cur * the bin's reference rows or minus n_ref * its current rows. So a bin where d cannot
-    change sign has its area in closed form (from the sum of its values' steps times their offsets
-    in the bin), a bin whose bound stays under the largest |d| at the bins' ends cannot hold the KS
-    maximum, a bin whose reference rows cross no k/10 lies in one PSI bin, and a bin with one value
-    is exact as it is. Only the other bins (where the CDFs cross, near the KS maximum, at the
-    deciles) are walked value by value: their values are fetched again and sorted, a few percent
-    of all. The statistics do not depend on the width (tests/python/test_drift.py checks widths
-    from 2 std to 1e-5 std); it only decides how many bins are walked and how many values sorted.
+    Wasserstein the area under |d|, both over n_ref * n_cur, and a value's PSI bin follows from R.
+    Sorting the million distinct values of a continuous column is what costs, so the values are
+    first counted in narrow bins of equal width (the reference's std / `bins_per_std`, from its
+    mean; floor() of basic arithmetic is monotone, so a bin is an interval of values and ties
+    share one), and one sorted walk over the bins gives d at each bin's end. Inside a bin d stays
+    within its value before the bin plus n_cur * the bin's reference rows or minus n_ref * its
+    current rows. So a bin where d cannot change sign has its area in closed form (from the sum of
+    its values' steps times their offsets in the bin), a bin whose bound stays under the largest
+    |d| at the bins' ends cannot hold the KS maximum, and a bin whose reference rows cross no k/10
+    lies in one PSI bin. Only the other bins (where the CDFs cross, near the KS maximum, at the
+    deciles; in a column of a few distinct values, most of its bins) are walked value by value:
+    their values are fetched again and sorted, a few percent of all here. The statistics do not
+    depend on the width (tests/python/test_drift.py checks widths from 2 std to 1e-5 std); it only
+    decides how many bins are walked and how many values sorted. Both walks take R and C from one
+    running sum of R * (n_cur + 1) + C, which packs the two counts into one integer (exact under
+    the same 2^53 bound; a window's running sum costs about as much as its sort, so one sum instead
+    of two saves that much).
     The reference is counted and binned once per column, not once per period. -#}
 
 -- The macros below render their SQL from lists of keys and columns, whose layout sqlfluff
@@ -376,30 +380,18 @@ drift_distances as (
         max(abs_gap) as ks_gap,
         sum(area) as area
     from (
-        -- d after each bin holds over the empty bins up to the next
+        -- per bin: d after it, which holds over the empty bins up to the next, and the area over
+        -- the bin itself. Where d keeps one sign: the integral of d over it, d after the bin over
+        -- its width less each value's step over the part of the bin before the value (its
+        -- offset). A walked bin: summed by parts, d after it over the bin's width, plus (below)
+        -- each value's offset times (|d just before it| - |d at it|)
         select
             pair_id,
             abs(gap_after) as abs_gap,
-            abs(gap_after) * empty_after * bin_width as area
+            abs(gap_after) * empty_after * bin_width
+            + case when walk_values then abs(gap_after) * bin_width else abs(gap_after * bin_width - step_offsets) end
+            as area
         from drift_bin_checks
-        union all
-        -- a bin where d keeps one sign: the integral of d over it, d after the bin over its width
-        -- less each value's step over the part of the bin before the value (its offset)
-        select
-            pair_id,
-            null as abs_gap,
-            abs(gap_after * bin_width - step_offsets) as area
-        from drift_bin_checks
-        where not walk_values
-        union all
-        -- a walked bin: summed by parts, d after it over the bin's width, plus each value's
-        -- offset times (|d just before it| - |d at it|)
-        select
-            pair_id,
-            null as abs_gap,
-            abs(gap_after) * bin_width as area
-        from drift_bin_checks
-        where walk_values
         union all
         select
             pair_id,
