@@ -258,8 +258,7 @@ drift_bin_ends as (
     from (
         select
             *,
-            (packed_after - packed_after % radix) / radix as ref_after,
-            packed_after % radix as cur_after
+            {{ _drift_unpacked('packed_after') }}
         from drift_bin_walk
     ) as unpacked
 ),
@@ -350,8 +349,7 @@ drift_value_walk as (
     from (
         select
             *,
-            (packed - packed % radix) / radix as ref_after,
-            packed % radix as cur_after
+            {{ _drift_unpacked('packed') }}
         from (
             select
                 v.pair_id,
@@ -586,6 +584,15 @@ select * from final
         from drift_ref_columns as c
         inner join {{ relation }} as v on {{ _drift_on('c', 'v', keys + ['column_name']) }}
     ) as binned
+{%- endmacro %}
+
+
+{#- The reference's and the current side's rows (ref_after, cur_after) out of `packed` =
+    ref_after * radix + cur_after, radix being n_cur + 1 (> cur_after): both integers, so % and the
+    division are exact. -#}
+{%- macro _drift_unpacked(packed) -%}
+    ({{ packed }} - {{ packed }} % radix) / radix as ref_after,
+            {{ packed }} % radix as cur_after
 {%- endmacro %}
 
 
