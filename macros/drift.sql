@@ -27,19 +27,23 @@
     How, for numeric columns, without sorting every value. KS, Wasserstein and the PSI bins all
     follow the CDF gap d(x) = n_cur R(x) - n_ref C(x) (R, C: each side's rows at or below x; an
     integer, so exact in doubles below 2^53) along the values in order: KS is max |d| and
-    Wasserstein the area under |d|, both over n_ref * n_cur, and a value's PSI bin follows from R. Sorting the million distinct values
-    of a continuous column is what costs, so the values are first counted in narrow bins of equal
-    width (the reference's std / `bins_per_std`, from its mean; floor() of basic arithmetic is
-    monotone, so a bin is an interval of values and ties share one), and one sorted walk over the
-    bins gives d at each bin's end. Inside a bin d stays within its value before the bin plus
-    n_cur * the bin's reference rows or minus n_ref * its current rows. So a bin where d cannot
-    change sign has its area in closed form (from the sum of its values' steps times their offsets
-    in the bin), a bin whose bound stays under the largest |d| at the bins' ends cannot hold the KS
-    maximum, a bin whose reference rows cross no k/10 lies in one PSI bin, and a bin with one value
-    is exact as it is. Only the other bins (where the CDFs cross, near the KS maximum, at the
-    deciles) are walked value by value: their values are fetched again and sorted, a few percent
-    of all. The statistics do not depend on the width (tests/python/test_drift.py checks widths
-    from 2 std to 1e-5 std); it only decides how many bins are walked and how many values sorted.
+    Wasserstein the area under |d|, both over n_ref * n_cur, and a value's PSI bin follows from R.
+    Sorting the million distinct values of a continuous column is what costs, so the values are
+    first counted in narrow bins of equal width (the reference's std / `bins_per_std`, from its
+    mean; floor() of basic arithmetic is monotone, so a bin is an interval of values and ties
+    share one), and one sorted walk over the bins gives d at each bin's end. Inside a bin d stays
+    within its value before the bin plus n_cur * the bin's reference rows or minus n_ref * its
+    current rows. So a bin where d cannot change sign has its area in closed form (from the sum of
+    its values' steps times their offsets in the bin), a bin whose bound stays under the largest
+    |d| at the bins' ends cannot hold the KS maximum, and a bin whose reference rows cross no k/10
+    lies in one PSI bin. Only the other bins (where the CDFs cross, near the KS maximum, at the
+    deciles; in a column of a few distinct values, most of its bins) are walked value by value:
+    their values are fetched again and sorted, a few percent of all here. The statistics do not
+    depend on the width (tests/python/test_drift.py checks widths from 2 std to 1e-5 std); it only
+    decides how many bins are walked and how many values sorted. Both walks take R and C from one
+    running sum of R * (n_cur + 1) + C, which packs the two counts into one integer (exact under
+    the same 2^53 bound; a window's running sum costs about as much as its sort, so one sum instead
+    of two saves that much).
     The reference is counted and binned once per column, not once per period. -#}
 
 -- The macros below render their SQL from lists of keys and columns, whose layout sqlfluff
@@ -125,8 +129,6 @@ drift_ref_bins as (
     select
         column_id,
         bin,
-        min(value) as low_value,
-        max(value) as high_value,
         sum(rows) as ref_rows,
         sum(rows * offset_value) as ref_offsets,
         -- squared deviations from the mean, for the reference's std
@@ -137,14 +139,12 @@ drift_ref_bins as (
 ),
 
 -- the current side per column, period, bin and category (a row with neither counts nulls): its
--- rows, and its numbers' lowest, highest and sum of offsets
+-- rows and its numbers' sum of offsets
 drift_cur_bins as (
     select
         {{ by_period | join(', ') }},
         bin,
         category,
-        min(value) as low_value,
-        max(value) as high_value,
         sum(rows) as cur_rows,
         sum(rows * offset_value) as cur_offsets
     from drift_cur_values
@@ -163,6 +163,9 @@ drift_pairs as (
         a.cur_total,
         a.cur_present,
         a.cur_numeric,
+        -- the radix that packs both sides' rows into one number, ref_rows * radix + cur_rows, so
+        -- that one running sum gives both CDFs (an integer, exact while n_ref * n_cur < 2^53 as d is)
+        a.cur_numeric + 1 as radix,
         -- the current mean's deviation from the reference's
         a.cur_deviations / nullif(a.cur_numeric, 0) as mean_shift,
         r.total_rows as ref_total,
@@ -188,88 +191,106 @@ drift_pairs as (
 ),
 
 -- both sides' bins per comparison, in order: the step d takes over each bin (and the sum of its
--- values' steps times their offsets), d after it, the reference's rows after it, and how many
--- empty bins follow it
+-- values' steps times their offsets), both sides' rows at or below its end (packed), and how
+-- many empty bins follow it
 drift_bin_walk as (
     select
-        b.pair_id,
-        b.bin,
-        b.low_value,
-        b.high_value,
-        b.ref_rows,
-        b.cur_rows,
-        {% for c in by_period %}p.{{ c }}, {% endfor %}
-        p.ref_numeric,
-        p.cur_numeric,
-        p.bin_width,
-        -- a bin with one value: that value's offset
-        b.low_value - p.ref_mean - b.bin * p.bin_width as low_offset,
-        p.cur_numeric * b.ref_rows - p.ref_numeric * b.cur_rows as step,
-        p.cur_numeric * b.ref_offsets - p.ref_numeric * b.cur_offsets as step_offsets,
-        sum(p.cur_numeric * b.ref_rows - p.ref_numeric * b.cur_rows) over running as gap_after,
-        sum(b.ref_rows) over running as ref_after,
-        coalesce(lead(b.bin) over (partition by b.pair_id order by b.bin) - b.bin - 1, 0) as empty_after
+        *,
+        sum(packed_rows) over running as packed_after,
+        coalesce(lead(bin) over (partition by pair_id order by bin) - bin - 1, 0) as empty_after
     from (
         select
-            pair_id,
-            bin,
-            min(low_value) as low_value,
-            max(high_value) as high_value,
-            sum(ref_rows) as ref_rows,
-            sum(cur_rows) as cur_rows,
-            sum(ref_offsets) as ref_offsets,
-            sum(cur_offsets) as cur_offsets
+            b.pair_id,
+            b.bin,
+            b.ref_rows,
+            b.cur_rows,
+            {% for c in by_period %}p.{{ c }}, {% endfor %}
+            p.ref_numeric,
+            p.cur_numeric,
+            p.radix,
+            p.ref_mean,
+            p.bin_width,
+            p.cur_numeric * b.ref_rows - p.ref_numeric * b.cur_rows as step,
+            p.cur_numeric * b.ref_offsets - p.ref_numeric * b.cur_offsets as step_offsets,
+            b.ref_rows * p.radix + b.cur_rows as packed_rows
         from (
             select
-                p.pair_id,
-                r.bin,
-                r.low_value,
-                r.high_value,
-                r.ref_rows,
-                0 as cur_rows,
-                r.ref_offsets,
-                0 as cur_offsets
-            from drift_pairs as p
-            inner join drift_ref_bins as r on p.column_id = r.column_id
-            union all
-            select
-                p.pair_id,
-                c.bin,
-                c.low_value,
-                c.high_value,
-                0 as ref_rows,
-                c.cur_rows,
-                0 as ref_offsets,
-                c.cur_offsets
-            from drift_pairs as p
-            inner join drift_cur_bins as c on {{ _drift_on('p', 'c', by_period) }}
-            where c.bin is not null
-        ) as both_sides
-        group by pair_id, bin
-    ) as b
-    inner join drift_pairs as p on b.pair_id = p.pair_id
-    window running as (partition by b.pair_id order by b.bin rows between unbounded preceding and current row)
+                pair_id,
+                bin,
+                sum(ref_rows) as ref_rows,
+                sum(cur_rows) as cur_rows,
+                sum(ref_offsets) as ref_offsets,
+                sum(cur_offsets) as cur_offsets
+            from (
+                select
+                    p.pair_id,
+                    r.bin,
+                    r.ref_rows,
+                    0 as cur_rows,
+                    r.ref_offsets,
+                    0 as cur_offsets
+                from drift_pairs as p
+                inner join drift_ref_bins as r on p.column_id = r.column_id
+                union all
+                select
+                    p.pair_id,
+                    c.bin,
+                    0 as ref_rows,
+                    c.cur_rows,
+                    0 as ref_offsets,
+                    c.cur_offsets
+                from drift_pairs as p
+                inner join drift_cur_bins as c on {{ _drift_on('p', 'c', by_period) }}
+                where c.bin is not null
+            ) as both_sides
+            group by pair_id, bin
+        ) as b
+        inner join drift_pairs as p on b.pair_id = p.pair_id
+    ) as steps
+    window running as (partition by pair_id order by bin rows between unbounded preceding and current row)
+),
+
+-- d and the reference's rows at each bin's end, unpacked
+drift_bin_ends as (
+    select
+        *,
+        cur_numeric * ref_after - ref_numeric * cur_after as gap_after
+    from (
+        select
+            *,
+            {{ _drift_unpacked('packed_after') }}
+        from drift_bin_walk
+    ) as unpacked
 ),
 
 -- which bins to walk value by value (see above); d before the bin is gap_after - step, and
 -- inside the bin it stays between that minus ref_numeric * cur_rows and plus cur_numeric * ref_rows
 drift_bin_checks as (
     select
-        *,
-        low_value < high_value and (
+        e.*,
+        (
             -- d may change sign inside
-            (gap_after - step - ref_numeric * cur_rows < 0 and gap_after - step + cur_numeric * ref_rows > 0)
+            (e.gap_after - e.step - e.ref_numeric * e.cur_rows < 0 and e.gap_after - e.step + e.cur_numeric * e.ref_rows > 0)
             -- |d| inside may exceed every bin end's
-            or greatest(gap_after - step + cur_numeric * ref_rows, ref_numeric * cur_rows - gap_after + step)
-            > max(abs(gap_after)) over (partition by pair_id)
+            or greatest(e.gap_after - e.step + e.cur_numeric * e.ref_rows, e.ref_numeric * e.cur_rows - e.gap_after + e.step)
+            > m.largest_gap
             -- a decile edge inside
-            or least(floor(10 * (ref_after - ref_rows) / ref_numeric), 9) <> least(floor(10 * ref_after / ref_numeric), 9)
+            or least(floor(10 * (e.ref_after - e.ref_rows) / e.ref_numeric), 9)
+            <> least(floor(10 * e.ref_after / e.ref_numeric), 9)
         ) as walk_values
-    from drift_bin_walk
+    from drift_bin_ends as e
+    inner join (
+        select
+            pair_id,
+            max(abs(gap_after)) as largest_gap
+        from drift_bin_ends
+        group by pair_id
+    ) as m on e.pair_id = m.pair_id
 ),
 
--- the bins to walk, each with what the walk over the comparison's walked values is offset by to
--- give d and the reference's rows (its running sums include the walked bins before it)
+-- the bins to walk, each with what the walk over the comparison's walked values is offset by
+-- (packed, as its running sum: the rows at or below the bin's end less the walked bins' rows up
+-- to it, which that running sum includes)
 drift_walked_bins as (
     select
         pair_id,
@@ -277,9 +298,10 @@ drift_walked_bins as (
         bin,
         ref_numeric,
         cur_numeric,
+        radix,
+        ref_mean,
         bin * bin_width as anchor,
-        gap_after - sum(step) over running as gap_offset,
-        ref_after - sum(ref_rows) over running as ref_offset
+        packed_after - sum(packed_rows) over running as packed_offset
     from drift_bin_checks
     where walk_values
     window running as (partition by pair_id order by bin rows between unbounded preceding and current row)
@@ -291,7 +313,6 @@ drift_walked_values as (
         pair_id,
         bin,
         value,
-        min(deviation) as deviation,
         sum(ref_rows) as ref_rows,
         sum(cur_rows) as cur_rows
     from (
@@ -299,7 +320,6 @@ drift_walked_values as (
             b.pair_id,
             v.bin,
             v.value,
-            v.deviation,
             v.rows as ref_rows,
             0 as cur_rows
         from drift_ref_values as v
@@ -310,7 +330,6 @@ drift_walked_values as (
             b.pair_id,
             v.bin,
             v.value,
-            v.deviation,
             0 as ref_rows,
             v.rows as cur_rows
         from drift_cur_values as v
@@ -321,20 +340,34 @@ drift_walked_values as (
 ),
 
 -- one sorted walk per comparison over the walked values (bins are intervals, so the values' order
--- is the bins'): each value's step, d at it and the reference's rows at or below it
+-- is the bins'): each value's step and offset in its bin, and both sides' rows at or below it
+-- (packed)
 drift_value_walk as (
     select
-        v.pair_id,
-        v.ref_rows,
-        v.cur_rows,
-        v.deviation - b.anchor as offset_value,
-        b.ref_numeric,
-        b.cur_numeric * v.ref_rows - b.ref_numeric * v.cur_rows as step,
-        b.gap_offset + sum(b.cur_numeric * v.ref_rows - b.ref_numeric * v.cur_rows) over running as gap,
-        b.ref_offset + sum(v.ref_rows) over running as ref_after
-    from drift_walked_values as v
-    inner join drift_walked_bins as b on v.pair_id = b.pair_id and v.bin = b.bin
-    window running as (partition by v.pair_id order by v.value rows between unbounded preceding and current row)
+        *,
+        cur_numeric * ref_after - ref_numeric * cur_after as gap
+    from (
+        select
+            *,
+            {{ _drift_unpacked('packed') }}
+        from (
+            select
+                v.pair_id,
+                v.ref_rows,
+                v.cur_rows,
+                b.ref_numeric,
+                b.cur_numeric,
+                b.radix,
+                -- as _drift_binned computes it
+                v.value - b.ref_mean - b.anchor as offset_value,
+                b.cur_numeric * v.ref_rows - b.ref_numeric * v.cur_rows as step,
+                b.packed_offset
+                + sum(v.ref_rows * b.radix + v.cur_rows) over running as packed
+            from drift_walked_values as v
+            inner join drift_walked_bins as b on v.pair_id = b.pair_id and v.bin = b.bin
+            window running as (partition by v.pair_id order by v.value rows between unbounded preceding and current row)
+        ) as walked
+    ) as unpacked
 ),
 
 -- per comparison, the largest |d| (KS) and the area under |d| (Wasserstein), both times
@@ -345,38 +378,18 @@ drift_distances as (
         max(abs_gap) as ks_gap,
         sum(area) as area
     from (
-        -- d after each bin holds over the empty bins up to the next
+        -- per bin: d after it, which holds over the empty bins up to the next, and the area over
+        -- the bin itself. Where d keeps one sign: the integral of d over it, d after the bin over
+        -- its width less each value's step over the part of the bin before the value (its
+        -- offset). A walked bin: summed by parts, d after it over the bin's width, plus (below)
+        -- each value's offset times (|d just before it| - |d at it|)
         select
             pair_id,
             abs(gap_after) as abs_gap,
-            abs(gap_after) * empty_after * bin_width as area
+            abs(gap_after) * empty_after * bin_width
+            + case when walk_values then abs(gap_after) * bin_width else abs(gap_after * bin_width - step_offsets) end
+            as area
         from drift_bin_checks
-        union all
-        -- a bin where d keeps one sign: the integral of d over it, d after the bin over its width
-        -- less each value's step over the part of the bin before the value (its offset)
-        select
-            pair_id,
-            null as abs_gap,
-            abs(gap_after * bin_width - step_offsets) as area
-        from drift_bin_checks
-        where not walk_values and low_value < high_value
-        union all
-        -- a bin with one value: d before it up to the value, d after it from there
-        select
-            pair_id,
-            null as abs_gap,
-            abs(gap_after - step) * low_offset + abs(gap_after) * (bin_width - low_offset) as area
-        from drift_bin_checks
-        where low_value = high_value
-        union all
-        -- a walked bin: summed by parts, d after it over the bin's width, plus each value's
-        -- offset times (|d just before it| - |d at it|)
-        select
-            pair_id,
-            null as abs_gap,
-            abs(gap_after) * bin_width as area
-        from drift_bin_checks
-        where walk_values
         union all
         select
             pair_id,
@@ -571,6 +584,15 @@ select * from final
         from drift_ref_columns as c
         inner join {{ relation }} as v on {{ _drift_on('c', 'v', keys + ['column_name']) }}
     ) as binned
+{%- endmacro %}
+
+
+{#- The reference's and the current side's rows (ref_after, cur_after) out of `packed` =
+    ref_after * radix + cur_after, radix being n_cur + 1 (> cur_after): both integers, so % and the
+    division are exact. -#}
+{%- macro _drift_unpacked(packed) -%}
+    ({{ packed }} - {{ packed }} % radix) / radix as ref_after,
+            {{ packed }} % radix as cur_after
 {%- endmacro %}
 
 
