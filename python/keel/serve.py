@@ -24,8 +24,9 @@ import sklearn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
+from keel.lean_scoring import lean_scorer
 from keel.online_store import OnlineStore, store_path
 from keel.registry import feature_matrix, load_artifact, serving_catalog_path
 from keel.warehouse import warehouse_path
@@ -45,7 +46,8 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     entities: list[str | int] | None = Field(None, min_length=1, max_length=MAX_ROWS)
-    rows: list[dict[str, float | int | None]] | None = Field(None, min_length=1, max_length=MAX_ROWS)
+    # null is a missing value; NaN and infinity are refused (scikit-learn would refuse infinity)
+    rows: list[dict[str, FiniteFloat | int | None]] | None = Field(None, min_length=1, max_length=MAX_ROWS)
 
 
 class Prediction(BaseModel):
@@ -96,7 +98,7 @@ class Catalog:
         self.path = path
         self._stamp = None
         self.models: dict = {}
-        self._pipelines: dict = {}
+        self._scorers: dict = {}
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
@@ -121,15 +123,29 @@ class Catalog:
         version = aliases[alias]
         return version, self.models[model]["versions"][str(version)]
 
-    def pipeline(self, model: str, version: int, entry: dict):
+    def scorer(self, model: str, version: int, entry: dict):
+        """The version's scores as a function of its feature matrix (positive class probability).
+
+        The artifact's own arithmetic without scikit-learn's per-call checks when `lean_scorer`
+        can redo it exactly (checked against `predict_proba` when loaded), else `predict_proba`."""
         key = (model, version, entry["artifact_sha256"])
-        if key not in self._pipelines:
+        if key not in self._scorers:
             with self._lock:
-                try:
-                    self._pipelines[key] = load_artifact(entry["artifact_path"], entry["artifact_sha256"])
-                except RuntimeError as e:
-                    raise HTTPException(503, str(e)) from None
-        return self._pipelines[key]
+                if key not in self._scorers:
+                    try:
+                        pipeline = load_artifact(entry["artifact_path"], entry["artifact_sha256"])
+                    except RuntimeError as e:
+                        raise HTTPException(503, str(e)) from None
+                    self._scorers[key] = lean_scorer(pipeline) or _checked_scorer(pipeline)
+        return self._scorers[key]
+
+
+def _checked_scorer(pipeline):
+    def score(x):
+        # inputs were checked by the endpoint: skip scikit-learn's parameter validation
+        with sklearn.config_context(assume_finite=False, skip_parameter_validation=True):
+            return pipeline.predict_proba(x)[:, 1]
+    return score
 
 
 class PredictionLog:
@@ -208,11 +224,12 @@ def create_app(catalog_path: Path | None = None, online_path: Path | None = None
             ids = [r[entity] for r in found]
             rows = [{f: r[f] for f in features} for r in found]
             features_as_of = store.clock(entry["features"][0]["view"]).isoformat()
-        pipeline = catalog.pipeline(model, version, entry)
-        # inputs were checked above: skip scikit-learn's own per-call validation (most of the
-        # cost of scoring one row)
-        with sklearn.config_context(assume_finite=False, skip_parameter_validation=True):
-            scores = pipeline.predict_proba(feature_matrix(rows, features))[:, 1]
+        try:
+            scores = catalog.scorer(model, version, entry)(feature_matrix(rows, features))
+        except ValueError as e:  # values the model's scaling overflows: the sender's to fix
+            if body.rows is None:
+                raise
+            raise HTTPException(422, f"rows: {e}") from None
         now = datetime.now(UTC).replace(tzinfo=None).isoformat()
         request_id = uuid.uuid4().hex
         out = [{"request_id": request_id, "model": model, "version": version, "entity": e,
