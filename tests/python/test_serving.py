@@ -52,9 +52,10 @@ def server(trained, monkeypatch):
     thread.join(10)
 
 
-def _call(url: str, body: bytes | None = None, method: str | None = None) -> tuple[int, dict]:
+def _call(url: str, body: bytes | None = None, method: str | None = None,
+          content_type: str = "application/json") -> tuple[int, dict]:
     request = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"),
-                                     headers={"content-type": "application/json"})
+                                     headers={"content-type": content_type})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -77,6 +78,10 @@ def test_serving_answers_refuses_bad_input_follows_the_champion_and_logs_to_raw(
     status, answer = _call(predict, json.dumps({"entities": [user]}).encode())
     assert status == 200, answer
     assert answer["version"] == server["first"].version and 0 <= answer["predictions"][0]["score"] <= 1
+    # a JSON media type the server's fast path leaves to FastAPI's own route: the same prediction
+    status, routed = _call(predict, json.dumps({"entities": [user]}).encode(),
+                           content_type="application/vnd.keel+json")
+    assert status == 200 and routed["predictions"] == answer["predictions"], routed
 
     registered, path, sha256 = duckdb.connect(str(server["path"])).execute(
         "select features, artifact_path, artifact_sha256 from registry.model_versions "
@@ -107,6 +112,8 @@ def test_serving_answers_refuses_bad_input_follows_the_champion_and_logs_to_raw(
         status, answer = _call(target, body)
         assert status == expected, (name, status, answer)
         assert answer.get("detail"), name
+        # the fast path's refusals read as FastAPI's own route words them
+        assert _call(target, body, content_type="application/vnd.keel+json") == (status, answer), name
 
     # a new champion is served on the next request, without a restart
     second = train(MODEL)
@@ -126,8 +133,8 @@ def test_serving_answers_refuses_bad_input_follows_the_champion_and_logs_to_raw(
     online = duckdb.connect(str(server["path"])).execute(
         "select version, count(*) from predictions.predictions where kind = 'online' group by version"
     ).fetchall()
-    assert dict(online) == {server["first"].version: 3, second.version: 1}
+    assert dict(online) == {server["first"].version: 4, second.version: 1}
     # served features (by entity id) equal the warehouse's point-in-time values, but the copy
     skew = duckdb.connect(str(server["path"])).execute(
         "select sum(predictions), sum(predictions_with_skew) from monitoring.mon_serving_skew").fetchall()
-    assert skew == [(3, 1)]
+    assert skew == [(4, 1)]
