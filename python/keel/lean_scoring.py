@@ -64,8 +64,9 @@ def _imputer(imputer: SimpleImputer) -> Scorer | None:
     """SimpleImputer.transform on dense float input with NaN as the missing value: each NaN
     replaced by its column's statistic, then (add_indicator) the indicator columns appended."""
     statistics = getattr(imputer, "statistics_", None)
+    fill_dtype = getattr(imputer, "_fill_dtype", None)  # what scikit-learn casts the statistics to
     if (not _is_nan(imputer.missing_values) or statistics is None or statistics.dtype != np.float64
-            or imputer._fill_dtype != np.float64):
+            or fill_dtype != np.float64):
         return None
     if not imputer.keep_empty_features and np.isnan(statistics).any():
         return None  # scikit-learn drops those columns: not redone here
