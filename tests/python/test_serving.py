@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import duckdb
+import numpy as np
 import pytest
 import uvicorn
 
@@ -17,6 +18,7 @@ from keel.ingest import ingest
 from keel.online_store import materialize
 from keel.project import run_dbt
 from keel.promote import promote
+from keel.registry import load_artifact
 from keel.serve import create_app, prediction_log_dir
 from keel.train import train
 from keel.warehouse import WAREHOUSE_ENV
@@ -50,9 +52,10 @@ def server(trained, monkeypatch):
     thread.join(10)
 
 
-def _call(url: str, body: bytes | None = None, method: str | None = None) -> tuple[int, dict]:
+def _call(url: str, body: bytes | None = None, method: str | None = None,
+          content_type: str = "application/json") -> tuple[int, dict]:
     request = urllib.request.Request(url, data=body, method=method or ("POST" if body is not None else "GET"),
-                                     headers={"content-type": "application/json"})
+                                     headers={"content-type": content_type})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -75,12 +78,22 @@ def test_serving_answers_refuses_bad_input_follows_the_champion_and_logs_to_raw(
     status, answer = _call(predict, json.dumps({"entities": [user]}).encode())
     assert status == 200, answer
     assert answer["version"] == server["first"].version and 0 <= answer["predictions"][0]["score"] <= 1
+    # a JSON media type the server's fast path leaves to FastAPI's own route: the same prediction
+    status, routed = _call(predict, json.dumps({"entities": [user]}).encode(),
+                           content_type="application/vnd.keel+json")
+    assert status == 200 and routed["predictions"] == answer["predictions"], routed
 
-    features = [f["name"] for f in json.loads(duckdb.connect(str(server["path"])).execute(
-        "select features from registry.model_versions where model = ? and version = ?",
-        [MODEL, server["first"].version]).fetchone()[0])]
+    registered, path, sha256 = duckdb.connect(str(server["path"])).execute(
+        "select features, artifact_path, artifact_sha256 from registry.model_versions "
+        "where model = ? and version = ?", [MODEL, server["first"].version]).fetchone()
+    features = [f["name"] for f in json.loads(registered)]
     row = {f: 1.0 for f in features}
-    assert _call(predict, json.dumps({"rows": [row]}).encode())[0] == 200
+    row[features[1]] = None
+    status, answer = _call(predict, json.dumps({"rows": [row]}).encode())
+    assert status == 200, answer
+    # the score served is the registered pipeline's own predict_proba, to the last bit
+    matrix = np.array([[np.nan if row[f] is None else row[f] for f in features]])
+    assert answer["predictions"][0]["score"] == load_artifact(path, sha256).predict_proba(matrix)[0, 1]
 
     bad = {
         "unknown model": (f"{url}/v1/models/nope/predict", json.dumps({"entities": [user]}).encode(), 404),
@@ -88,6 +101,7 @@ def test_serving_answers_refuses_bad_input_follows_the_champion_and_logs_to_raw(
         "unknown alias": (predict + "?alias=staging", json.dumps({"entities": [user]}).encode(), 404),
         "wrong type": (predict, json.dumps({"entities": "not a list"}).encode(), 422),
         "wrong value type": (predict, json.dumps({"rows": [{**row, features[0]: "high"}]}).encode(), 422),
+        "infinite value": (predict, json.dumps({"rows": [{**row, features[0]: float("inf")}]}).encode(), 422),
         "missing field": (predict, json.dumps({"rows": [{features[0]: 1.0}]}).encode(), 422),
         "extra key": (predict, json.dumps({"entities": [user], "debug": True}).encode(), 422),
         "neither": (predict, b"{}", 422),
@@ -98,6 +112,8 @@ def test_serving_answers_refuses_bad_input_follows_the_champion_and_logs_to_raw(
         status, answer = _call(target, body)
         assert status == expected, (name, status, answer)
         assert answer.get("detail"), name
+        # the fast path's refusals read as FastAPI's own route words them
+        assert _call(target, body, content_type="application/vnd.keel+json") == (status, answer), name
 
     # a new champion is served on the next request, without a restart
     second = train(MODEL)
@@ -117,8 +133,8 @@ def test_serving_answers_refuses_bad_input_follows_the_champion_and_logs_to_raw(
     online = duckdb.connect(str(server["path"])).execute(
         "select version, count(*) from predictions.predictions where kind = 'online' group by version"
     ).fetchall()
-    assert dict(online) == {server["first"].version: 3, second.version: 1}
+    assert dict(online) == {server["first"].version: 4, second.version: 1}
     # served features (by entity id) equal the warehouse's point-in-time values, but the copy
     skew = duckdb.connect(str(server["path"])).execute(
         "select sum(predictions), sum(predictions_with_skew) from monitoring.mon_serving_skew").fetchall()
-    assert skew == [(3, 1)]
+    assert skew == [(4, 1)]
