@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
@@ -33,8 +34,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(trained, monkeypatch):
-    """`keel serve`'s app on a loopback port, in a thread of this process."""
+def server(trained, tmp_path, monkeypatch):
+    """`keel serve`'s app on a loopback port, in a thread of this process, on a copy of the
+    trained warehouse (the test trains and ingests: other modules' tests expect the original)."""
+    copy = tmp_path / "wh"
+    shutil.copytree(trained["path"].parent, copy)
+    trained = {**trained, "path": copy / trained["path"].name}
     monkeypatch.setenv(WAREHOUSE_ENV, str(trained["path"]))
     [(newest,)] = duckdb.connect(str(trained["path"])).execute(
         "select max(feature_ts) from features.fv_user_activity").fetchall()
