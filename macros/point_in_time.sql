@@ -129,7 +129,7 @@
             count(*) as spine_times,
             {{ dbt.dateadd('second', -view.ttl_seconds, 'min(spine_ts)') }} as first_usable_ts,
             max(spine_ts) as last_ts,
-            list(spine_ts order by spine_ts) as spine_ts_list
+            list_sort(list(spine_ts), 'ASC', 'NULLS LAST') as spine_ts_list
         from {{ keys }}
         group by entity_key
     ),
@@ -171,16 +171,11 @@
     pit_segments as (
         select
             r.*,
-    {%- if limit == 1 %}
-            t.spine_ts_1 as segment_ts
-    {%- else %}
             case
-        {%- for n in range(1, limit) %}
+    {%- for n in range(1, limit + 1) %}
                 when r.feature_ts <= t.spine_ts_{{ n }} then t.spine_ts_{{ n }}
-        {%- endfor %}
-                else t.spine_ts_{{ limit }}
+    {%- endfor %}
             end as segment_ts
-    {%- endif %}
         from pit_sparse_rows as r
         inner join pit_sparse_times as t on r.entity_key = t.entity_key
     ),
@@ -253,8 +248,9 @@
     {%- endfor %},
                 row_number() over (
                     partition by t.entity_key, t.feature_ts
-                    order by
-    {%- for c in view.all_features %} f.{{ c }} desc nulls last{{ ',' if not loop.last }}{% endfor %}
+                    -- (the partition's own time first: all rows share it)
+                    order by t.feature_ts
+    {%- for c in view.all_features %}, f.{{ c }} desc nulls last{% endfor %}
                 ) as pit_rank
             from {{ view.relation }} as f
             inner join pit_tied_times as t
