@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import duckdb
 import pandas as pd
 
 from keel.project import compile_sql, manifest, relation_name
@@ -25,6 +26,12 @@ from keel.warehouse import connect
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SPINE_RELATION = "keel_spine"
 _ROW = "keel_spine_row"
+# DuckDB's memory cap while it joins: without one its buffer pool keeps every block of the views it
+# read (up to 80% of RAM by default). The join streams over the views, so what it needs grows with
+# the spine, not the views: 80 MB ran 100k spine rows (64 MB did not), hence ~800 bytes a spine row,
+# and never less than 80 MB (bench/README.md, "Point-in-time join").
+JOIN_MEMORY_FLOOR_MB = 80
+JOIN_MEMORY_PER_SPINE_ROW = 800
 
 
 @dataclass(frozen=True)
@@ -126,8 +133,25 @@ def get_historical_features(
     sql = _point_in_time_sql(asked, timestamp, definitions)
     frame[_ROW] = range(len(frame))
     with connect() as con:
-        con.register(SPINE_RELATION, frame)
-        result = con.execute(f"select * from ({sql}) as joined order by {_ROW}").df()
+        return run_join(con, sql, frame)
+
+
+def run_join(con: duckdb.DuckDBPyConnection, sql: str, frame: pd.DataFrame,
+             settings: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The rendered join run for `frame` (a checked spine with its row-number column): one row
+    per spine row, in order. `settings` (DuckDB statements) run after Keel's own: for bench/."""
+    limit_mb = max(JOIN_MEMORY_FLOOR_MB, len(frame) * JOIN_MEMORY_PER_SPINE_ROW // 1_000_000)
+    con.execute(f"set memory_limit = '{limit_mb}MB'")
+    for statement in settings:
+        con.execute(statement)
+    con.register(SPINE_RELATION, frame)
+    query = f"select * from ({sql}) as joined order by {_ROW}"
+    try:
+        result = con.execute(query).df()
+    except duckdb.OutOfMemoryException:
+        # DuckDB spills what it can to disk; a join that still needs more gets DuckDB's default
+        con.execute("reset memory_limit")
+        result = con.execute(query).df()
     return result.drop(columns=[_ROW])
 
 

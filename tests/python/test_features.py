@@ -100,16 +100,20 @@ def test_training_set_labels_only_closed_windows_and_keeps_every_spine_row(sql):
     assert 0 < positives < rows
 
 
-def test_portable_point_in_time_join_gives_the_same_rows_as_duckdb_asof(built, sql):
+@pytest.mark.parametrize("sparse_limit", [1, 3, 8])
+def test_portable_point_in_time_join_gives_the_same_rows_as_duckdb(built, sql, sparse_limit):
+    """DuckDB's join sends users with at most `sparse_limit` spine times through its one-pass path
+    and the others through its ASOF join. The test spine's users have 1 to 4 as-of times (most 4):
+    limit 1 sends nearly all through the ASOF join, 3 splits them, 8 (the default) none."""
     jinja = ("select * from ({{ point_in_time_join('training.train_purchase_propensity_spine', 'as_of', "
              "['fv_user_activity']) }})")
-    asof = compile_sql(jinja)
+    duck = compile_sql(jinja, dbt_vars={"point_in_time_sparse_limit": sparse_limit})
     portable = compile_sql(jinja, dbt_vars={"portable_point_in_time_join": True})
-    assert "asof" in asof.lower() and "asof" not in portable.lower()
-    [(n,)] = sql(f"select count(*) from ({asof})")
+    assert "asof" in duck.lower() and "asof" not in portable.lower()
+    [(n,)] = sql(f"select count(*) from ({duck})")
     assert n == sql("select count(*) from training.train_purchase_propensity_spine")[0][0]
-    assert sql(f"select count(*) from (({asof}) except all ({portable}))") == [(0,)]
-    assert sql(f"select count(*) from (({portable}) except all ({asof}))") == [(0,)]
+    assert sql(f"select count(*) from (({duck}) except all ({portable}))") == [(0,)]
+    assert sql(f"select count(*) from (({portable}) except all ({duck}))") == [(0,)]
 
 
 # -- the Python API ------------------------------------------------------------------------------
