@@ -266,10 +266,13 @@ later_copies as (
 
 {% if is_incremental() -%}
     already_valid as (
-        -- events kept by earlier runs: a new copy of one of them is a duplicate
+        -- events kept by earlier runs that this run's valid records carry again: duplicates. The
+        -- semi-join keeps the hash tables the size of the new data, not of the history
         select event_id
         from {{ this }}
-        where reason is null and not is_duplicate
+        where
+            reason is null and not is_duplicate
+            and event_id in (select event_id from explained where reason is null)
     ),
 {%- endif %}
 
