@@ -272,7 +272,11 @@ later_copies as (
         from {{ this }}
         where
             reason is null and not is_duplicate
-            and event_id in (select event_id from explained where reason is null)
+            and event_id in (
+                select event_id
+                from explained
+                where reason is null
+            )
     ),
 {%- endif %}
 
