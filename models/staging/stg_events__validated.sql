@@ -62,9 +62,7 @@ shaped as (
     select
         *,
         case
-            {%- for key in ga_keys %}
-                when payload like '%{{ key }}%' then 'shop_b'
-            {%- endfor %}
+            when {{ contains_any('payload', ga_keys) }} then 'shop_b'
             else 'shop_a'
         end as producer
     from screened
@@ -176,7 +174,7 @@ checked as (
 
 explained as (
     -- the canonical columns, the fields a reason is about (for whoever fixes the producer), and
-    -- the original record only where someone must look at it: narrow rows for the window below
+    -- the original record only where someone must look at it: narrow rows for what follows
     select
         -- keys
         batch_id,
@@ -240,29 +238,60 @@ explained as (
     from checked
 ),
 
+repeated_ids as (
+    -- event ids that more than one valid record of this run carries (~0.1% of them): only those
+    -- records need ordering, far cheaper than a window over every record
+    select event_id
+    from explained
+    where reason is null
+    group by event_id
+    having count(*) > 1
+),
+
+later_copies as (
+    -- of several valid records with the same event id, the first received (batch, line) is kept
+    select
+        batch_id,
+        line
+    from (
+        select
+            batch_id,
+            line,
+            row_number() over (partition by event_id order by batch_id, line) as copy_number
+        from explained
+        where reason is null and event_id in (select event_id from repeated_ids)
+    ) as copies
+    where copy_number > 1
+),
+
 {% if is_incremental() -%}
     already_valid as (
-        -- events kept by earlier runs: a new copy of one of them is a duplicate
+        -- events kept by earlier runs that this run's valid records carry again: duplicates. The
+        -- semi-join keeps the hash tables the size of the new data, not of the history
         select event_id
         from {{ this }}
-        where reason is null and not is_duplicate
+        where
+            reason is null and not is_duplicate
+            and event_id in (
+                select event_id
+                from explained
+                where reason is null
+            )
     ),
 {%- endif %}
 
 final as (
-    -- of several valid records with the same event id, the first received (batch, line) is kept
     select
         explained.*,
         explained.reason is null and (
-            row_number() over (
-                partition by explained.reason is null, explained.event_id
-                order by explained.batch_id, explained.line
-            ) > 1
+            later_copies.line is not null
             {%- if is_incremental() %}
                 or already_valid.event_id is not null
             {%- endif %}
         ) as is_duplicate
     from explained
+    left join later_copies
+        on explained.batch_id = later_copies.batch_id and explained.line = later_copies.line
     {% if is_incremental() -%}
         -- a plain equi-join (already_valid holds each id once); reason is checked above
         left join already_valid on explained.event_id = already_valid.event_id
