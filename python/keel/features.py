@@ -141,7 +141,11 @@ def run_join(con: duckdb.DuckDBPyConnection, sql: str, frame: pd.DataFrame,
     """The rendered join run for `frame` (a checked spine with its row-number column): one row
     per spine row, in order. `settings` (DuckDB statements) run after Keel's own: for bench/."""
     limit_mb = max(JOIN_MEMORY_FLOOR_MB, len(frame) * JOIN_MEMORY_PER_SPINE_ROW // 1_000_000)
-    con.execute(f"set memory_limit = '{limit_mb}MB'")
+    [(default,)] = con.execute("select current_setting('memory_limit')").fetchall()
+    try:
+        con.execute(f"set memory_limit = '{limit_mb}MB'")
+    except duckdb.OutOfMemoryException:
+        pass  # the connection already holds more than the cap: run as it is
     for statement in settings:
         con.execute(statement)
     con.register(SPINE_RELATION, frame)
@@ -149,8 +153,10 @@ def run_join(con: duckdb.DuckDBPyConnection, sql: str, frame: pd.DataFrame,
     try:
         result = con.execute(query).df()
     except duckdb.OutOfMemoryException:
-        # DuckDB spills what it can to disk; a join that still needs more gets DuckDB's default
-        con.execute("reset memory_limit")
+        # DuckDB spills what it can to disk; a join that still needs more gets the limit the
+        # connection had. Set back explicitly: `reset memory_limit` shows DuckDB's default in
+        # current_setting but leaves the buffer pool at the cap (DuckDB 1.5.6, measured).
+        con.execute(f"set memory_limit = '{default}'")
         result = con.execute(query).df()
     return result.drop(columns=[_ROW])
 

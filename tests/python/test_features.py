@@ -131,6 +131,48 @@ def test_historical_features_keep_spine_order_and_rows_and_match_the_training_se
     assert frame.iloc[-1][["item_views_7d", "spend_30d"]].isna().all()
 
 
+def test_historical_features_outgrowing_the_memory_cap_are_retried_uncapped(built, sql, monkeypatch):
+    import duckdb
+
+    import keel.features as features_module
+
+    rows = sql("select user_id, as_of from training.train_purchase_propensity order by all")
+    spine = pd.DataFrame(rows, columns=["user_id", "as_of"])
+    asked = ["fv_user_activity:item_views_7d", "fv_user_activity:spend_30d"]
+    expected = get_historical_features(spine, asked)
+    monkeypatch.setattr(features_module, "JOIN_MEMORY_FLOOR_MB", 8)
+    monkeypatch.setattr(features_module, "JOIN_MEMORY_PER_SPINE_ROW", 0)
+    ran_out = []
+    real = features_module.run_join
+
+    class Watched:  # the connection run_join gets, noting each time DuckDB runs out of memory
+        def __init__(self, con):
+            self.con = con
+
+        def execute(self, *args):
+            try:
+                self.con.execute(*args)
+            except duckdb.OutOfMemoryException:
+                ran_out.append(args[0][:40])
+                raise
+            return self
+
+        def df(self):  # DuckDB runs the query as it fetches it
+            try:
+                return self.con.df()
+            except duckdb.OutOfMemoryException:
+                ran_out.append("select * (fetched)")
+                raise
+
+        def __getattr__(self, name):
+            return getattr(self.con, name)
+
+    monkeypatch.setattr(features_module, "run_join", lambda con, *a: real(Watched(con), *a))
+    got = get_historical_features(spine, asked)
+    assert any(query.startswith("select *") for query in ran_out) and len(got) == len(spine), ran_out
+    pd.testing.assert_frame_equal(got, expected)
+
+
 def test_historical_features_refuse_bad_requests_with_one_clear_line(built):
     spine = pd.DataFrame({"user_id": ["u1"], "as_of": ["2026-01-05"]})
     cases = {
