@@ -69,6 +69,12 @@
 {#- Any engine: every feature row in the window, by a join on the entity with a range condition,
     ranked by time and then by the declared features (the tie rule). -#}
 {% macro default__pit_latest(keys, view) -%}
+    {{ pit_ranked_latest(default__pit_candidates(keys, view), view) }}
+{%- endmacro %}
+
+{#- Of `candidates` (entity_key, spine_ts, feature_ts and every feature of the view), each key's
+    latest row by time and then the tie rule: columns entity_key, spine_ts and view.features. -#}
+{% macro pit_ranked_latest(candidates, view) -%}
     select
         entity_key,
         spine_ts
@@ -80,12 +86,18 @@
             candidates.*,
             row_number() over (
                 partition by entity_key, spine_ts
-                order by feature_ts desc
-    {%- for f in view.all_features %}, {{ f }} desc nulls last{% endfor %}
+                order by feature_ts desc{{ pit_tie_order(view) }}
             ) as pit_rank
-        from ({{ default__pit_candidates(keys, view) }}) as candidates
+        from ({{ candidates }}) as candidates
     ) as ranked
     where pit_rank = 1
+{%- endmacro %}
+
+{#- The tie rule (see point_in_time_join) as the rest of an `order by` after the time: every
+    declared feature, largest first, nulls lowest; `prefix` qualifies the columns. One place, so
+    the point-in-time join and the online store's latest values break ties alike. -#}
+{% macro pit_tie_order(view, prefix='') -%}
+    {%- for c in view.all_features %}, {{ prefix }}{{ c }} desc nulls last{% endfor %}
 {%- endmacro %}
 
 {% macro default__pit_candidates(keys, view) -%}
@@ -249,8 +261,7 @@
                 row_number() over (
                     partition by t.entity_key, t.feature_ts
                     -- (the partition's own time first: all rows share it)
-                    order by t.feature_ts
-    {%- for c in view.all_features %}, f.{{ c }} desc nulls last{% endfor %}
+                    order by t.feature_ts{{ pit_tie_order(view, 'f.') }}
                 ) as pit_rank
             from {{ view.relation }} as f
             inner join pit_tied_times as t
@@ -269,18 +280,7 @@
     ),
 
     pit_dense_latest as (
-        select *
-        from (
-            select
-                candidates.*,
-                row_number() over (
-                    partition by entity_key, spine_ts
-                    order by feature_ts desc
-    {%- for c in view.all_features %}, {{ c }} desc nulls last{% endfor %}
-                ) as pit_rank
-            from ({{ duckdb__pit_candidates('pit_dense_keys', view) }}) as candidates
-        ) as ranked
-        where pit_rank = 1
+        {{ pit_ranked_latest(duckdb__pit_candidates('pit_dense_keys', view), view) }}
     )
 
     select
@@ -478,8 +478,7 @@
     {%- endfor %},
             row_number() over (
                 partition by f.{{ view.entity }}
-                order by f.{{ view.timestamp }} desc
-    {%- for c in view.all_features %}, f.{{ c }} desc nulls last{% endfor %}
+                order by f.{{ view.timestamp }} desc{{ pit_tie_order(view, 'f.') }}
             ) as recency
         from {{ view.relation }} as f
         cross join clock
