@@ -20,9 +20,9 @@ import re
 import threading
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
-import sklearn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -31,7 +31,7 @@ from starlette.datastructures import QueryParams
 
 from keel.lean_scoring import lean_scorer
 from keel.online_store import OnlineStore, store_path
-from keel.registry import feature_matrix, load_artifact, serving_catalog_path
+from keel.registry import feature_matrix, load_artifact, positive_scores, serving_catalog_path
 from keel.warehouse import warehouse_path
 
 MAX_BODY_BYTES = 1 << 20
@@ -203,7 +203,8 @@ class Catalog:
         """The version's scores as a function of its feature matrix (positive class probability).
 
         The artifact's own arithmetic without scikit-learn's per-call checks when `lean_scorer`
-        can redo it exactly (checked against `predict_proba` when loaded), else `predict_proba`."""
+        can redo it exactly (checked against `predict_proba` when loaded), else `predict_proba`
+        as batch scoring calls it (keel.registry.positive_scores)."""
         key = (model, version, entry["artifact_sha256"])
         if key not in self._scorers:
             with self._lock:
@@ -212,16 +213,10 @@ class Catalog:
                         pipeline = load_artifact(entry["artifact_path"], entry["artifact_sha256"])
                     except RuntimeError as e:
                         raise HTTPException(503, str(e)) from None
-                    self._scorers[key] = lean_scorer(pipeline) or _checked_scorer(pipeline)
+                    features = [f["name"] for f in entry["features"]]
+                    self._scorers[key] = lean_scorer(pipeline) or partial(positive_scores, pipeline,
+                                                                          features=features)
         return self._scorers[key]
-
-
-def _checked_scorer(pipeline):
-    def score(x):
-        # inputs were checked by the endpoint: skip scikit-learn's parameter validation
-        with sklearn.config_context(assume_finite=False, skip_parameter_validation=True):
-            return pipeline.predict_proba(x)[:, 1]
-    return score
 
 
 class PredictionLog:
