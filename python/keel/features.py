@@ -151,13 +151,18 @@ def run_join(con: duckdb.DuckDBPyConnection, sql: str, frame: pd.DataFrame,
     con.register(SPINE_RELATION, frame)
     query = f"select * from ({sql}) as joined order by {_ROW}"
     try:
-        result = con.execute(query).df()
-    except duckdb.OutOfMemoryException:
-        # DuckDB spills what it can to disk; a join that still needs more gets the limit the
-        # connection had. Set back explicitly: `reset memory_limit` shows DuckDB's default in
-        # current_setting but leaves the buffer pool at the cap (DuckDB 1.5.6, measured).
+        try:
+            result = con.execute(query).df()
+        except duckdb.OutOfMemoryException:
+            # DuckDB spills what it can to disk; a join that still needs more gets the limit the
+            # connection had. Set back explicitly: `reset memory_limit` shows DuckDB's default in
+            # current_setting but leaves the buffer pool at the cap (DuckDB 1.5.6, measured).
+            con.execute(f"set memory_limit = '{default}'")
+            result = con.execute(query).df()
+    finally:
+        # the limit belongs to the database, not this connection: every other connection to the
+        # same file in this process (dbt's, say) would otherwise keep the cap
         con.execute(f"set memory_limit = '{default}'")
-        result = con.execute(query).df()
     return result.drop(columns=[_ROW])
 
 

@@ -140,6 +140,19 @@ def test_historical_features_outgrowing_the_memory_cap_are_retried_uncapped(buil
     spine = pd.DataFrame(rows, columns=["user_id", "as_of"])
     asked = ["fv_user_activity:item_views_7d", "fv_user_activity:spend_30d"]
     expected = get_historical_features(spine, asked)
+    # the cap is the database's: once the join is done, another connection in this process to
+    # the same file (as dbt's, in `keel run`) has DuckDB's own limit back, not the cap
+    from keel.warehouse import warehouse_path
+    limit = "select current_setting('memory_limit')"
+    [(default,)] = duckdb.connect().execute(limit).fetchall()
+    other = duckdb.connect(str(warehouse_path()))
+    get_historical_features(spine, asked)
+    [(after,)] = other.execute(limit).fetchall()
+    other.close()
+    # set back from its text, which DuckDB rounds to 0.1 of the unit shown ('18.7 GiB'), and
+    # DuckDB's default follows the free memory: near it, not equal
+    assert after.split()[1] == default.split()[1]
+    assert float(after.split()[0]) == pytest.approx(float(default.split()[0]), rel=0.05)
     monkeypatch.setattr(features_module, "JOIN_MEMORY_FLOOR_MB", 8)
     monkeypatch.setattr(features_module, "JOIN_MEMORY_PER_SPINE_ROW", 0)
     ran_out = []
