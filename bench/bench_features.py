@@ -130,7 +130,7 @@ def pit_setup() -> dict:
     LATEST_SQL.write_text(compile_sql(LATEST_JINJA) + "\n")
 
     features = str(PIT_DATA / "features.parquet").replace("'", "''")
-    columns = "entity_id, cast(feature_ts as timestamp) as feature_ts, " + ", ".join(FEATURES)
+    columns = "entity_id, make_timestamp(epoch_us(feature_ts)) as feature_ts, " + ", ".join(FEATURES)
     t0 = time.perf_counter()
     with connect() as con:  # TimeZone UTC: the cast gives naive UTC, how Keel stores times
         con.execute("create schema if not exists features")

@@ -23,8 +23,8 @@
     {%- set views = feature_views(features) %}
     {#- var portable_point_in_time_join: run the portable fallback on any engine (tests compare it
         with the engine's own). -#}
-    {%- set latest = default__pit_latest if var('portable_point_in_time_join', false)
-        else adapter.dispatch('pit_latest', 'keel') %}
+    {%- set match_times = default__pit_match_times if var('portable_point_in_time_join', false)
+        else adapter.dispatch('pit_match_times', 'keel') %}
     with
     {%- for v in views %}
         {%- set i = loop.index %}
@@ -36,8 +36,12 @@
             from {{ spine }}
         ),
 
-        pit_latest_{{ i }} as (
-            {{ latest('pit_keys_' ~ i, v) }}
+        pit_times_{{ i }} as (
+            {{ match_times('pit_keys_' ~ i, v) }}
+        ),
+
+        pit_values_{{ i }} as (
+            {{ pit_feature_values('pit_times_' ~ i, v) }}
         ),
     {%- endfor %}
 
@@ -53,42 +57,72 @@
         from {{ spine }} as spine
     {%- for v in views %}
         {%- set i = loop.index %}
-            left join pit_latest_{{ i }} as pit_view_{{ i }}
+            left join pit_times_{{ i }} as pit_time_{{ i }}
                 on
-                    spine.{{ v.entity }} = pit_view_{{ i }}.entity_key
-                    and spine.{{ timestamp }} = pit_view_{{ i }}.spine_ts
+                    spine.{{ v.entity }} = pit_time_{{ i }}.entity_key
+                    and spine.{{ timestamp }} = pit_time_{{ i }}.spine_ts
+            left join pit_values_{{ i }} as pit_view_{{ i }}
+                on
+                    pit_time_{{ i }}.entity_key = pit_view_{{ i }}.entity_key
+                    and pit_time_{{ i }}.feature_ts = pit_view_{{ i }}.feature_ts
     {%- endfor %}
     )
 
     select * from pit_result
 {%- endmacro %}
 
-{#- The chosen feature row of each key of `keys` (entity_key, spine_ts) that has one: columns
-    entity_key, spine_ts and the features asked for (view.features). -#}
+{#- The join runs in two steps, so that the view's feature columns are read once, and only to
+    fetch the rows chosen:
+      1. pit_match_times (per engine) reads only the view's entity and time columns: for each key
+         of `keys` (entity_key, spine_ts), the latest feature_ts of that entity within
+         [spine_ts - ttl, spine_ts]. Columns entity_key, spine_ts, feature_ts; keys without one
+         are left out.
+      2. pit_feature_values (any engine) fetches the rows at those (entity, feature_ts) by an
+         equality join and keeps one per pair by the tie rule.
+    Measured in bench/ (bench_features.py pit): reading the five float columns of the bench's 10M
+    rows is most of a one-step join's cost, and carrying them through its aggregation the rest. -#}
 
-{#- Any engine: every feature row in the window, by a join on the entity with a range condition,
-    ranked by time and then by the declared features (the tie rule). -#}
-{% macro default__pit_latest(keys, view) -%}
-    {{ pit_ranked_latest(default__pit_candidates(keys, view), view) }}
+{#- Any engine: a join on the entity with a range condition, and the latest time per key. -#}
+{% macro default__pit_match_times(keys, view) -%}
+    select
+        k.entity_key,
+        k.spine_ts,
+        max(f.{{ view.timestamp }}) as feature_ts
+    from {{ keys }} as k
+    inner join {{ view.relation }} as f
+        on
+            k.entity_key = f.{{ view.entity }}
+            and f.{{ view.timestamp }} <= k.spine_ts
+            and f.{{ view.timestamp }} >= {{ dbt.dateadd('second', -view.ttl_seconds, 'k.spine_ts') }}
+    group by k.entity_key, k.spine_ts
 {%- endmacro %}
 
-{#- Of `candidates` (entity_key, spine_ts, feature_ts and every feature of the view), each key's
-    latest row by time and then the tie rule: columns entity_key, spine_ts and view.features. -#}
-{% macro pit_ranked_latest(candidates, view) -%}
+{#- The view's rows at each (entity_key, feature_ts) of `times`, one per pair: several rows at one
+    time (a tie) are ranked by the tie rule. Columns entity_key, feature_ts and view.features. -#}
+{% macro pit_feature_values(times, view) -%}
     select
         entity_key,
-        spine_ts
+        feature_ts
     {%- for f in view.features %},
         {{ f }}
     {%- endfor %}
     from (
         select
-            candidates.*,
+            wanted.entity_key,
+            wanted.feature_ts
+    {%- for f in view.all_features %},
+            f.{{ f }}
+    {%- endfor %},
             row_number() over (
-                partition by entity_key, spine_ts
-                order by feature_ts desc{{ pit_tie_order(view) }}
+                partition by wanted.entity_key, wanted.feature_ts
+                -- (the partition's own time first: all its rows share it)
+                order by wanted.feature_ts{{ pit_tie_order(view, 'f.') }}
             ) as pit_rank
-        from ({{ candidates }}) as candidates
+        from {{ view.relation }} as f
+        inner join (select distinct entity_key, feature_ts from {{ times }}) as wanted
+            on
+                f.{{ view.entity }} = wanted.entity_key
+                and f.{{ view.timestamp }} = wanted.feature_ts
     ) as ranked
     where pit_rank = 1
 {%- endmacro %}
@@ -100,37 +134,19 @@
     {%- for c in view.all_features %}, {{ prefix }}{{ c }} desc nulls last{% endfor %}
 {%- endmacro %}
 
-{% macro default__pit_candidates(keys, view) -%}
-    select
-        k.entity_key,
-        k.spine_ts,
-        f.{{ view.timestamp }} as feature_ts
-    {%- for f in view.all_features %},
-        f.{{ f }}
-    {%- endfor %}
-    from {{ keys }} as k
-    inner join {{ view.relation }} as f
-        on
-            k.entity_key = f.{{ view.entity }}
-            and f.{{ view.timestamp }} <= k.spine_ts
-            and f.{{ view.timestamp }} >= {{ dbt.dateadd('second', -view.ttl_seconds, 'k.spine_ts') }}
-{%- endmacro %}
-
-{#- DuckDB: one pass over the view for the entities with few spine times (most spines), an ASOF
-    join for the others. Measured in bench/ (bench_features.py pit).
+{#- DuckDB: one hash aggregation for the entities with few spine times (most spines), an ASOF join
+    for the others. Measured in bench/ (bench_features.py pit).
 
     Sparse entities (at most var `point_in_time_sparse_limit` = 8 distinct spine times): each
-    feature row within the entity's span of spine times (less the ttl) is assigned to its
+    feature time within the entity's span of spine times (less the ttl) is assigned to its
     segment, the entity's first spine time at or after it, by a CASE over those few times (no
-    join, no sort); one hash aggregation keeps each segment's latest row (arg_max) and its two
-    latest times. A spine time's row is its own segment's, else that of the latest earlier
-    non-empty segment, if within the ttl. When the two latest times of the chosen segment are
-    equal (a tie), the tied rows are read again and ranked by the declared features; DuckDB
-    skips that read when no key has a tie, and the dense part's when no entity is dense.
+    sort); a hash aggregation keeps each segment's latest time. A spine time takes its own
+    segment's time, else that of the latest earlier non-empty segment, if within the ttl.
 
-    Dense entities: an ASOF JOIN finds each key's latest feature time among the rows some key
-    of theirs could use, then the rows at exactly that time are fetched, ties included. -#}
-{% macro duckdb__pit_latest(keys, view) -%}
+    Dense entities: an ASOF JOIN over the view's times cut down to those some key of theirs could
+    use (its entity, within that entity's span of spine times less the ttl), which keeps the ASOF
+    sort to the rows that matter. DuckDB skips that part's scan when no entity is dense. -#}
+{% macro duckdb__pit_match_times(keys, view) -%}
     {%- set limit = var('point_in_time_sparse_limit', 8) | int %}
     {%- if limit < 1 %}
         {{ exceptions.raise_compiler_error("var point_in_time_sparse_limit must be 1 or more") }}
@@ -146,18 +162,11 @@
         group by entity_key
     ),
 
-    pit_sparse_spans as (
+    pit_sparse_entities as (
         select
             entity_key,
             first_usable_ts,
             last_ts
-        from pit_entities
-        where spine_times <= {{ limit }}
-    ),
-
-    pit_sparse_times as (
-        select
-            entity_key
     {%- for n in range(1, limit + 1) %},
             spine_ts_list[{{ n }}] as spine_ts_{{ n }}
     {%- endfor %}
@@ -165,42 +174,30 @@
         where spine_times <= {{ limit }}
     ),
 
-    pit_sparse_rows as (
+    pit_segment_times as (
         select
             f.{{ view.entity }} as entity_key,
-            f.{{ view.timestamp }} as feature_ts
-    {%- for c in view.features %},
-            f.{{ c }}
-    {%- endfor %}
-        from {{ view.relation }} as f
-        inner join pit_sparse_spans as s
-            on f.{{ view.entity }} = s.entity_key
-        -- a filter after the join, not a join condition: the join on the entity alone can use a
-        -- perfect hash table, and a CASE is not turned back into one (about 2x cheaper here)
-        where case when f.{{ view.timestamp }} between s.first_usable_ts and s.last_ts then true else false end
-    ),
-
-    pit_segments as (
-        select
-            r.*,
+            f.{{ view.timestamp }} as feature_ts,
             case
     {%- for n in range(1, limit + 1) %}
-                when r.feature_ts <= t.spine_ts_{{ n }} then t.spine_ts_{{ n }}
+                when f.{{ view.timestamp }} <= e.spine_ts_{{ n }} then e.spine_ts_{{ n }}
     {%- endfor %}
             end as segment_ts
-        from pit_sparse_rows as r
-        inner join pit_sparse_times as t on r.entity_key = t.entity_key
+        from {{ view.relation }} as f
+        inner join pit_sparse_entities as e
+            on f.{{ view.entity }} = e.entity_key
+        -- a filter after the join, not a join condition: the join on the entity alone can use a
+        -- perfect hash table (about 2x cheaper here), and the coalesce keeps the optimizer from
+        -- moving the range into the join
+        where coalesce(f.{{ view.timestamp }} between e.first_usable_ts and e.last_ts, false)
     ),
 
     pit_segment_latest as (
         select
             entity_key,
             segment_ts,
-            max(feature_ts, 2) as latest_times,
-            arg_max({
-    {%- for c in view.features %}'{{ c }}': {{ c }}{{ ', ' if not loop.last }}{% endfor -%}
-            }, feature_ts) as feature_values
-        from pit_segments
+            max(feature_ts) as feature_ts
+        from pit_segment_times
         group by entity_key, segment_ts
     ),
 
@@ -208,159 +205,67 @@
         select
             k.entity_key,
             k.spine_ts,
-            last_value(
-                case
-                    when s.entity_key is not null then {
-                        'feature_ts': s.latest_times[1],
-                        'tied': coalesce(s.latest_times[1] = s.latest_times[2], false),
-                        'feature_values': s.feature_values
-                    }
-                end ignore nulls
-            ) over (
+            last_value(s.feature_ts ignore nulls) over (
                 partition by k.entity_key order by k.spine_ts rows between unbounded preceding and current row
-            ) as latest
+            ) as feature_ts
         from {{ keys }} as k
-        inner join pit_sparse_spans as e on k.entity_key = e.entity_key
+        inner join pit_sparse_entities as e on k.entity_key = e.entity_key
         left join pit_segment_latest as s
             on
                 k.entity_key = s.entity_key
                 and k.spine_ts = s.segment_ts
     ),
 
-    pit_sparse_chosen as (
+    pit_dense_entities as (
         select
             entity_key,
-            spine_ts,
-            latest
-        from pit_sparse_latest as s
-        where s.latest.feature_ts >= {{ dbt.dateadd('second', -view.ttl_seconds, 's.spine_ts') }}
+            first_usable_ts,
+            last_ts
+        from pit_entities
+        where spine_times > {{ limit }}
     ),
 
-    pit_tied_times as (
-        select distinct
-            c.entity_key,
-            c.latest.feature_ts as feature_ts
-        from pit_sparse_chosen as c
-        where c.latest.tied
-    ),
-
-    pit_tie_winners as (
+    pit_dense_rows as (
         select
-            entity_key,
-            feature_ts
-    {%- for c in view.features %},
-            {{ c }}
-    {%- endfor %}
-        from (
-            select
-                t.entity_key,
-                t.feature_ts
-    {%- for c in view.all_features %},
-                f.{{ c }}
-    {%- endfor %},
-                row_number() over (
-                    partition by t.entity_key, t.feature_ts
-                    -- (the partition's own time first: all rows share it)
-                    order by t.feature_ts{{ pit_tie_order(view, 'f.') }}
-                ) as pit_rank
-            from {{ view.relation }} as f
-            inner join pit_tied_times as t
-                on
-                    f.{{ view.entity }} = t.entity_key
-                    and f.{{ view.timestamp }} = t.feature_ts
-        ) as tied
-        where pit_rank = 1
+            f.{{ view.entity }} as entity_key,
+            f.{{ view.timestamp }} as feature_ts
+        from {{ view.relation }} as f
+        inner join pit_dense_entities as e
+            on
+                f.{{ view.entity }} = e.entity_key
+                and f.{{ view.timestamp }} between e.first_usable_ts and e.last_ts
     ),
 
     pit_dense_keys as (
         select k.*
         from {{ keys }} as k
-        inner join pit_entities as e on k.entity_key = e.entity_key
-        where e.spine_times > {{ limit }}
+        inner join pit_dense_entities as e on k.entity_key = e.entity_key
     ),
 
     pit_dense_latest as (
-        {{ pit_ranked_latest(duckdb__pit_candidates('pit_dense_keys', view), view) }}
-    )
-
-    select
-        c.entity_key,
-        c.spine_ts
-    {%- for f in view.features %},
-        case when c.latest.tied then w.{{ f }} else c.latest.feature_values.{{ f }} end as {{ f }}
-    {%- endfor %}
-    from pit_sparse_chosen as c
-    left join pit_tie_winners as w
-        on
-            c.entity_key = w.entity_key
-            and c.latest.feature_ts = w.feature_ts
-    union all
-    select
-        entity_key,
-        spine_ts
-    {%- for f in view.features %},
-        {{ f }}
-    {%- endfor %}
-    from pit_dense_latest
-{%- endmacro %}
-
-{#- DuckDB, dense entities: candidate rows for each key of `keys` (entity_key, spine_ts): at
-    least the latest row within the ttl; more only when it is tied. Columns: entity_key,
-    spine_ts, feature_ts and every feature of the view. An ASOF JOIN finds each key's latest
-    feature time, then the rows at exactly that time are fetched by equality, ties included.
-    The view is first cut down to rows some key could use (its entity, within that entity's
-    span of spine times less the ttl): one hash join over the view, which keeps the ASOF sort to
-    the rows that matter. -#}
-{% macro duckdb__pit_candidates(keys, view) -%}
-    with pit_bounds as (
-        select
-            entity_key,
-            min(spine_ts) as first_ts,
-            max(spine_ts) as last_ts
-        from {{ keys }}
-        group by entity_key
-    ),
-
-    pit_rows as materialized (
-        select
-            f.{{ view.entity }} as entity_key,
-            f.{{ view.timestamp }} as feature_ts
-    {%- for c in view.all_features %},
-                f.{{ c }}
-    {%- endfor %}
-        from {{ view.relation }} as f
-        inner join pit_bounds as b
-            on
-                f.{{ view.entity }} = b.entity_key
-                and f.{{ view.timestamp }} <= b.last_ts
-                and f.{{ view.timestamp }} >= {{ dbt.dateadd('second', -view.ttl_seconds, 'b.first_ts') }}
-    ),
-
-    pit_matches as (
         select
             k.entity_key,
             k.spine_ts,
-            r.feature_ts as matched_ts
-        from {{ keys }} as k
-        asof inner join (select entity_key, feature_ts from pit_rows) as r
+            r.feature_ts
+        from pit_dense_keys as k
+        asof inner join pit_dense_rows as r
             on
                 k.entity_key = r.entity_key
                 and k.spine_ts >= r.feature_ts
+    ),
+
+    pit_latest as (
+        select * from pit_sparse_latest
+        union all
+        select * from pit_dense_latest
     )
 
     select
-        m.entity_key,
-        m.spine_ts,
-        r.feature_ts
-    {%- for c in view.all_features %},
-            r.{{ c }}
-    {%- endfor %}
-    from pit_matches as m
-    inner join pit_rows as r
-        on
-            m.entity_key = r.entity_key
-            and m.matched_ts = r.feature_ts
-    where m.matched_ts >= {{ dbt.dateadd('second', -view.ttl_seconds, 'm.spine_ts') }}
+        entity_key,
+        spine_ts,
+        feature_ts
+    from pit_latest
+    where feature_ts >= {{ dbt.dateadd('second', -view.ttl_seconds, 'spine_ts') }}
 {%- endmacro %}
 
 {#- The feature views behind a list of 'view' / 'view:feature' names, read from each model's
