@@ -150,7 +150,8 @@ def run_join(con: duckdb.DuckDBPyConnection, sql: str, frame: pd.DataFrame,
     for statement in settings:
         con.execute(statement)
     con.register(SPINE_RELATION, frame)
-    query = f"select * from ({sql}) as joined order by {_ROW}"
+    # the row number orders the result but is not returned: no copy of the frame to drop it after
+    query = f"select * exclude ({_ROW}) from ({sql}) as joined order by {_ROW}"
     try:
         try:
             result = con.execute(query).df()
@@ -164,7 +165,7 @@ def run_join(con: duckdb.DuckDBPyConnection, sql: str, frame: pd.DataFrame,
         # the limit belongs to the database, not this connection: every other connection to the
         # same file in this process (dbt's, say) would otherwise keep the cap
         con.execute(f"set memory_limit = '{default}'")
-    return result.drop(columns=[_ROW])
+    return result
 
 
 def _checked_spine(spine, entities: list[str], timestamp: str) -> pd.DataFrame:
