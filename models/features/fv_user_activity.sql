@@ -63,9 +63,34 @@ last_day as (
     from {{ ref('user_activity_daily') }}
 ),
 
+-- the active days that decide which rows exist: all of them on a full build; on an incremental
+-- run, of the days before the first one written, only each user's last (an older one never makes
+-- a row on or after that day that the last does not)
+grid_days as (
+    {%- if first_output is none %}
+        select
+            user_id,
+            day_number
+        from activity
+    {%- else %}
+        select
+            user_id,
+            max(day_number) as day_number
+        from activity
+        where day_number < {{ first_output }}
+        group by user_id
+        union all
+        select
+            user_id,
+            day_number
+        from activity
+        where day_number >= {{ first_output }}
+    {%- endif %}
+),
+
 -- the rows to write: every user's dense days from refresh_from on (all days on a full build)
 grid as (
-    {{ activity_grid('activity', 'user_id', window, '(select l.day_number from last_day as l)', first_output) }}
+    {{ activity_grid('grid_days', 'user_id', window, '(select l.day_number from last_day as l)', first_output) }}
 ),
 
 -- The two ways are alternatives at the top level, not a block: sqlfluff would indent them as one.
@@ -204,6 +229,25 @@ windowed as (
     group by g.user_id, g.day_number
 ),
 
+-- of a category's sightings before the first day written, only the last can be in a row's window
+-- when an older one is
+category_last_days as (
+    select
+        user_id,
+        item_category,
+        max(day_number) as day_number
+    from category_days
+    where day_number < {{ first_output }}
+    group by user_id, item_category
+    union all
+    select
+        user_id,
+        item_category,
+        day_number
+    from category_days
+    where day_number >= {{ first_output }}
+),
+
 category_counts as (
     select
         g.user_id,
@@ -213,7 +257,7 @@ category_counts as (
             as distinct_categories_{{ n }}d{{ ',' if not loop.last }}
     {%- endfor %}
     from grid as g
-    inner join category_days as c on g.user_id = c.user_id
+    inner join category_last_days as c on g.user_id = c.user_id
     where coalesce(c.day_number between g.day_number - {{ window - 1 }} and g.day_number, false)
     group by g.user_id, g.day_number
 ),

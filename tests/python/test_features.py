@@ -289,14 +289,18 @@ def _fingerprints(path: Path) -> dict:
 def test_incremental_feature_views_with_late_data_match_a_full_refresh(tmp_path, monkeypatch):
     path = tmp_path / "wh" / "keel.duckdb"
     monkeypatch.setenv(WAREHOUSE_ENV, str(path))
-    base = SimulationConfig(events=6_000, users=150, days=6, malformed_rate=0.02, seed=3)
+    # longer than the 30-day windows, so that incremental runs read only part of the history and
+    # users fall out of the dense grid within it (the rows a run writes depend on both)
+    base = SimulationConfig(events=8_000, users=150, days=40, malformed_rate=0.02, seed=3)
     simulate(base, tmp_path / "first")
-    ingest([tmp_path / "first"])
+    # and users who go quiet after the first 20 days: their rows end within the later runs' context
+    simulate(SimulationConfig(events=3_000, users=300, days=20, seed=6), tmp_path / "early")
+    ingest([tmp_path / "first", tmp_path / "early"])
     assert run_dbt(["build"], quiet=True)
     # two new days, then a late file for a day already built
-    simulate(SimulationConfig(events=2_000, users=150, days=2, seed=4, start=datetime(2026, 1, 7).date()),
+    simulate(SimulationConfig(events=2_000, users=150, days=2, seed=4, start=datetime(2026, 2, 10).date()),
              tmp_path / "next")
-    simulate(SimulationConfig(events=500, users=150, days=1, seed=5, start=datetime(2026, 1, 3).date()),
+    simulate(SimulationConfig(events=500, users=150, days=1, seed=5, start=datetime(2026, 1, 25).date()),
              tmp_path / "late")
     ingest([tmp_path / "next"])
     assert run_dbt(["run", "--select", "+features"], quiet=True)
