@@ -73,6 +73,33 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- The rows of `relation` (`keys`, day_number) that windows ending on or after day
+    `first_day_number` can need: those on or after it and, of the ones before it, only the last
+    per `keys` (an older day is in such a window only when the last one is too). All rows when
+    `first_day_number` is none (a full build). -#}
+{% macro days_for_windows_from(relation, keys, first_day_number) -%}
+    {%- set columns = keys | join(', ') %}
+    {%- if first_day_number is none %}
+        select
+            {{ columns }},
+            day_number
+        from {{ relation }}
+    {%- else %}
+        select
+            {{ columns }},
+            max(day_number) as day_number
+        from {{ relation }}
+        where day_number < {{ first_day_number }}
+        group by {{ columns }}
+        union all
+        select
+            {{ columns }},
+            day_number
+        from {{ relation }}
+        where day_number >= {{ first_day_number }}
+    {%- endif %}
+{%- endmacro %}
+
 {#- A feature view's timestamp for a day: the end of that day (the next midnight, UTC). -#}
 {% macro end_of_day_number(day_number) -%}
     {{ dbt.dateadd('day', day_number ~ ' + 1', "cast('1970-01-01' as timestamp)") }}

@@ -63,29 +63,9 @@ last_day as (
     from {{ ref('user_activity_daily') }}
 ),
 
--- the active days that decide which rows exist: all of them on a full build; on an incremental
--- run, of the days before the first one written, only each user's last (an older one never makes
--- a row on or after that day that the last does not)
+-- the active days that decide which rows exist (see days_for_windows_from)
 grid_days as (
-    {%- if first_output is none %}
-        select
-            user_id,
-            day_number
-        from activity
-    {%- else %}
-        select
-            user_id,
-            max(day_number) as day_number
-        from activity
-        where day_number < {{ first_output }}
-        group by user_id
-        union all
-        select
-            user_id,
-            day_number
-        from activity
-        where day_number >= {{ first_output }}
-    {%- endif %}
+    {{ days_for_windows_from('activity', ['user_id'], first_output) }}
 ),
 
 -- the rows to write: every user's dense days from refresh_from on (all days on a full build)
@@ -229,23 +209,9 @@ windowed as (
     group by g.user_id, g.day_number
 ),
 
--- of a category's sightings before the first day written, only the last can be in a row's window
--- when an older one is
+-- the sightings that decide which categories a row's windows hold (see days_for_windows_from)
 category_last_days as (
-    select
-        user_id,
-        item_category,
-        max(day_number) as day_number
-    from category_days
-    where day_number < {{ first_output }}
-    group by user_id, item_category
-    union all
-    select
-        user_id,
-        item_category,
-        day_number
-    from category_days
-    where day_number >= {{ first_output }}
+    {{ days_for_windows_from('category_days', ['user_id', 'item_category'], first_output) }}
 ),
 
 category_counts as (
