@@ -20,6 +20,53 @@
     {{ return(first_day or '9999-12-31') }}
 {%- endmacro %}
 
+{#- The days an incremental run of a dense daily feature view (one row per entity per day,
+    timestamp `feature_ts`, watermark `loaded_through_batch`) writes, as day numbers
+    {'first': ..., 'last': ...}: from the earliest day touched by upstream rows newer than its
+    watermark, or the day after its last row if that is earlier (a day without any upstream row
+    still has rows, and the run that could write it may not have had it yet), through the
+    upstream's last day. No days (first > last) when nothing is new; none on a full build. -#}
+{% macro days_to_write(upstream, day_expr) -%}
+    {%- set refresh_from = refresh_from_day(upstream, day_expr, 'loaded_through_batch') -%}
+    {%- if refresh_from is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set query -%}
+        select
+            least(
+                {{ day_number("cast('" ~ refresh_from ~ "' as date)") }},
+                {{ day_number('cast(max(feature_ts) as date)') }}
+            ),
+            (select {{ day_number('max(' ~ day_expr ~ ')') }} from {{ upstream }})
+        from {{ this }}
+    {%- endset -%}
+    {%- set row = run_query(query).rows[0] -%}
+    {%- set first = row[0] | int -%}
+    {{ return({'first': first, 'last': (first - 1 if row[1] is none else row[1]) | int}) }}
+{%- endmacro %}
+
+{#- Day number `n` as a date literal: a constant the engine can prune stored blocks by. -#}
+{% macro date_of_day_number(n) -%}
+    cast('{{ (modules.datetime.date(1970, 1, 1) + modules.datetime.timedelta(days=n)).isoformat() }}' as date)
+{%- endmacro %}
+
+{#- Which days a dense daily feature view reads of its daily inputs, as a condition on
+    `day_column`: all on a full build; on an incremental run, the `window` - 1 days of context
+    before `first_day_number` and all after; or, given `ranges` [(after, through), ...] of day
+    numbers, only the days in them. Date literals, so the engine can skip stored blocks. -#}
+{% macro days_read(day_column, first_day_number, window, ranges=none) -%}
+    {%- set conditions = [] -%}
+    {%- for after, through in ranges or [] -%}
+        {%- do conditions.append(
+            '(' ~ day_column ~ ' > ' ~ date_of_day_number(after)
+            ~ ' and ' ~ day_column ~ ' <= ' ~ date_of_day_number(through) ~ ')') -%}
+    {%- endfor -%}
+    {%- if first_day_number is not none and not ranges -%}
+        {%- do conditions.append(day_column ~ ' >= ' ~ date_of_day_number(first_day_number - window + 1)) -%}
+    {%- endif -%}
+    {{ conditions | join(' or ') or 'true' }}
+{%- endmacro %}
+
 {#- Sum of `expr` over the `days` days ending on the row's day, whatever days have no row:
     a range frame over an integer day number (portable, unlike interval frames). -#}
 {% macro trailing_sum(expr, days, entity) -%}
@@ -70,33 +117,6 @@
         r.day_number + o.offset_days <= r.cover_end
     {%- if first_day_number is not none %}
             and r.day_number + o.offset_days >= {{ first_day_number }}
-    {%- endif %}
-{%- endmacro %}
-
-{#- The rows of `relation` (`keys`, day_number) that windows ending on or after day
-    `first_day_number` can need: those on or after it and, of the ones before it, only the last
-    per `keys` (an older day is in such a window only when the last one is too). All rows when
-    `first_day_number` is none (a full build). -#}
-{% macro days_for_windows_from(relation, keys, first_day_number) -%}
-    {%- set columns = keys | join(', ') %}
-    {%- if first_day_number is none %}
-        select
-            {{ columns }},
-            day_number
-        from {{ relation }}
-    {%- else %}
-        select
-            {{ columns }},
-            max(day_number) as day_number
-        from {{ relation }}
-        where day_number < {{ first_day_number }}
-        group by {{ columns }}
-        union all
-        select
-            {{ columns }},
-            day_number
-        from {{ relation }}
-        where day_number >= {{ first_day_number }}
     {%- endif %}
 {%- endmacro %}
 

@@ -11,18 +11,15 @@
     popularity and conversion as known at the end of that day (feature_ts = the next midnight,
     UTC). Incremental like fv_user_activity. -#}
 {%- set window = var('feature_window_days') %}
-{%- set refresh_from = refresh_from_day(ref('product_activity_daily'), 'activity_day', 'loaded_through_batch') %}
-{%- set first_output = none if refresh_from is none
-    else day_number("cast('" ~ refresh_from ~ "' as date)") %}
+{%- set days = days_to_write(ref('product_activity_daily'), 'activity_day') %}
+{%- set first_output = days.first if days else none %}
 
 with activity as (
     select
         *,
         {{ day_number('activity_day') }} as day_number
     from {{ ref('product_activity_daily') }}
-    {% if refresh_from -%}
-        where activity_day >= {{ dbt.dateadd('day', 1 - window, "cast('" ~ refresh_from ~ "' as date)") }}
-    {%- endif %}
+    where {{ days_read('activity_day', first_output, window) }}
 ),
 
 last_day as (
@@ -93,7 +90,7 @@ final as (
         -- the last raw batch this run had seen: the next run's watermark
         (select max(a.loaded_through_batch) from {{ ref('product_activity_daily') }} as a) as loaded_through_batch
     from windowed
-    {% if first_output -%}
+    {% if first_output is not none -%}
         where day_number >= {{ first_output }}
     {%- endif %}
 )

@@ -297,15 +297,17 @@ def test_incremental_feature_views_with_late_data_match_a_full_refresh(tmp_path,
     simulate(SimulationConfig(events=3_000, users=300, days=20, seed=6), tmp_path / "early")
     ingest([tmp_path / "first", tmp_path / "early"])
     assert run_dbt(["build"], quiet=True)
-    # two new days, then a late file for a day already built
-    simulate(SimulationConfig(events=2_000, users=150, days=2, seed=4, start=datetime(2026, 2, 10).date()),
-             tmp_path / "next")
-    simulate(SimulationConfig(events=500, users=150, days=1, seed=5, start=datetime(2026, 1, 25).date()),
-             tmp_path / "late")
-    ingest([tmp_path / "next"])
-    assert run_dbt(["run", "--select", "+features"], quiet=True)
-    ingest([tmp_path / "late"])
-    assert run_dbt(["run", "--select", "+features"], quiet=True)
+    # Incremental runs by both ways, each checked by the full refresh at the end (so no later run
+    # may rewrite its rows): a late file 16 days back (window functions), a late file 2 days back
+    # (a slide over late data), then two new days after a day without any events (a slide from the
+    # last stored day, which must write the empty day too)
+    late = SimulationConfig(events=500, users=150, days=1, seed=5, start=datetime(2026, 1, 25).date())
+    late_again = SimulationConfig(events=300, users=150, days=1, seed=7, start=datetime(2026, 2, 8).date())
+    later = SimulationConfig(events=2_000, users=150, days=2, seed=4, start=datetime(2026, 2, 12).date())
+    for name, cfg in (("late", late), ("late_again", late_again), ("later", later)):
+        simulate(cfg, tmp_path / name)
+        ingest([tmp_path / name])
+        assert run_dbt(["run", "--select", "+features"], quiet=True)
     incremental = _fingerprints(path)
     assert run_dbt(["run", "--select", "features", "--full-refresh"], quiet=True)
     assert _fingerprints(path) == incremental
