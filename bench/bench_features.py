@@ -6,7 +6,8 @@
                keel.features.get_historical_features runs it, once per fresh process.
 - online       one-entity lookups from the online store, in-process: p50/p99 of 10,000 calls.
 - incremental  `dbt build` over 10M events, then over one more day (1% more events): what the
-               features/* and training/* models cost each time.
+               features/* and training/* models cost each time. --history-days 60 (or any) keeps
+               the events per day over a longer history: a new day should cost the same.
 
 Run: .venv/bin/python bench/bench_features.py [pit] [online] [incremental] [--runs 3] [--no-feast]
 (all three when none is named). The Feast side needs `bash bench/peers/feast/setup.sh` first; without
@@ -454,13 +455,27 @@ def timed_build(label: str, target: Path) -> dict:
     return out
 
 
-def incremental(rounds: int) -> dict:
+def incremental(rounds: int, history_days: int = 30) -> dict:
+    """Full build, then one new day; `history_days` other than 30 keeps TEN_MILLION's events per
+    day over that many days, so that runs with different histories show what a day's cost follows."""
     sys.path.insert(0, str(HERE))
+    from dataclasses import replace
+    from datetime import timedelta
+
     from common import ONE_PERCENT_MORE, TEN_MILLION, fresh_warehouse, logs
     from keel.ingest import ingest
 
-    data, _ = logs("ten_million", TEN_MILLION)
-    more, _ = logs("one_percent_more", ONE_PERCENT_MORE)
+    if history_days == TEN_MILLION.days:
+        history, new_day, name = TEN_MILLION, ONE_PERCENT_MORE, "incremental"
+        data, _ = logs("ten_million", history)
+        more, _ = logs("one_percent_more", new_day)
+    else:
+        history = replace(TEN_MILLION, days=history_days, events=TEN_MILLION.events * history_days // TEN_MILLION.days)
+        new_day = replace(ONE_PERCENT_MORE, start=history.start + timedelta(days=history_days))
+        name = f"incremental_{history_days}d"
+        data, _ = logs(f"history_{history_days}d", history)
+        more, _ = logs(f"history_{history_days}d_next_day", new_day)
+    millions = history.events / 1e6
     all_rounds = []
     for round_ in range(rounds):
         path = fresh_warehouse("features_warehouse")
@@ -470,8 +485,8 @@ def incremental(rounds: int) -> dict:
         print(f"incremental round {round_ + 1}/{rounds}: warehouse {path}", flush=True)
         t0 = time.perf_counter()
         ingest([data])
-        print(f"  ingest 10M events: {time.perf_counter() - t0:.1f} s", flush=True)
-        full = timed_build("full build over 10M events (30 days)", target)
+        print(f"  ingest {millions:g}M events: {time.perf_counter() - t0:.1f} s", flush=True)
+        full = timed_build(f"full build over {millions:g}M events ({history_days} days)", target)
         t0 = time.perf_counter()
         ingest([more])
         print(f"  ingest 100k more events (1 later day): {time.perf_counter() - t0:.1f} s", flush=True)
@@ -481,8 +496,8 @@ def incremental(rounds: int) -> dict:
         print("  incremental / full, per model: "
               + ", ".join(f"{m} {r:.2f}" for m, r in ratios.items() if not m.startswith(("stg_", "mon_"))))
         all_rounds.append({"full": full, "incremental": inc, "ratios": ratios})
-    result = {"rounds": all_rounds}
-    _save("incremental", result)
+    result = {"history_days": history_days, "events": history.events, "rounds": all_rounds}
+    _save(name, result)
     return result
 
 
@@ -496,6 +511,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=10_000)
     parser.add_argument("--warmup", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=1, help="incremental: full + incremental builds")
+    parser.add_argument("--history-days", type=int, default=30,
+                        help="incremental: days of history before the new day, at 10M events per 30 days")
     # internal: the subprocesses of the point-in-time benchmark
     parser.add_argument("--pit-setup", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pit-one", metavar="CONFIG", help=argparse.SUPPRESS)
@@ -530,7 +547,7 @@ def main() -> None:
     if "online" in parts:
         online(args.calls, args.warmup, feast)
     if "incremental" in parts:
-        incremental(args.rounds)
+        incremental(args.rounds, args.history_days)
 
 
 if __name__ == "__main__":

@@ -203,9 +203,9 @@ anchor as (
     select
         user_id,
         {%- for measure, windows in sums %}
+            {#- spend is summed in exact cents (user_activity_daily): the stored double rounds back
+                to them, so sliding adds no rounding error #}
             {%- for n in windows if n > 1 %}
-        -- spend is summed in exact cents (user_activity_daily): the stored double rounds back to them,
-        -- so sliding adds no rounding error
         cast({{ measure }}_{{ n }}d as {{ 'decimal(18, 2)' if measure == 'spend' else 'bigint' }}) as {{ measure }}_{{ n }}d,
             {%- endfor %}
         {%- endfor %}
@@ -241,21 +241,20 @@ changes as (
         {%- for measure, windows in sums %}
             {%- for n in windows %}
                 {%- if n == 1 %}
-        sum(case when a.day_number = d.day_number then a.{{ measure }} else 0 end) as {{ measure }}_{{ n }}d,
+        coalesce(sum(a.{{ measure }}) filter (where a.day_number = d.day_number), 0) as {{ measure }}_{{ n }}d,
                 {%- else %}
-        sum(case when a.day_number > {{ anchor_day }} then a.{{ measure }} else 0 end)
-        - sum(
-            case
-                when a.day_number > {{ anchor_day - n }} and a.day_number <= d.day_number - {{ n }}
-                    then a.{{ measure }}
-                else 0
-            end
+        coalesce(sum(a.{{ measure }}) filter (where a.day_number > {{ anchor_day }}), 0)
+        - coalesce(
+            sum(a.{{ measure }}) filter (
+                where a.day_number > {{ anchor_day - n }} and a.day_number <= d.day_number - {{ n }}
+            ),
+            0
         ) as {{ measure }}_{{ n }}d,
                 {%- endif %}
             {%- endfor %}
         {%- endfor %}
-        max(case when a.day_number > {{ anchor_day }} then a.day_number end) as last_visit_day_number,
-        max(case when a.day_number > {{ anchor_day }} and a.purchases > 0 then a.day_number end)
+        max(a.day_number) filter (where a.day_number > {{ anchor_day }}) as last_visit_day_number,
+        max(a.day_number) filter (where a.day_number > {{ anchor_day }} and a.purchases > 0)
             as last_purchase_day_number
     from activity as a
     -- activity holds only the days a slide reads (see read_ranges)
@@ -296,19 +295,31 @@ candidate_sightings as (
     where day_number > {{ anchor_day }}
 ),
 
+-- each candidate's last sighting up to each day written, and before the days written
+candidate_last_seen as (
+    select
+        s.user_id,
+        s.item_category,
+        d.day_number,
+        max(s.day_number) as last_seen,
+        max(s.day_number) filter (where s.day_number <= {{ anchor_day }}) as last_seen_before
+    from candidate_sightings as s
+    inner join written_days as d on s.day_number <= d.day_number
+    group by s.user_id, s.item_category, d.day_number
+),
+
 -- per user and day written, the change in distinct categories since the anchor
 category_changes as (
     select
-        s.user_id,
-        d.day_number,
+        user_id,
+        day_number,
         {%- for n in trailing_windows %}
-        count(distinct case when s.day_number > d.day_number - {{ n }} then s.item_category end)
-        - count(distinct case when s.day_number > {{ anchor_day - n }} and s.day_number <= {{ anchor_day }}
-            then s.item_category end) as distinct_categories_{{ n }}d{{ ',' if not loop.last }}
+        count(*) filter (where last_seen > day_number - {{ n }})
+        - count(*) filter (where last_seen_before > {{ anchor_day - n }}) as distinct_categories_{{ n }}d
+            {{- ',' if not loop.last }}
         {%- endfor %}
-    from candidate_sightings as s
-    inner join written_days as d on s.day_number <= d.day_number
-    group by s.user_id, d.day_number
+    from candidate_last_seen
+    group by user_id, day_number
 ),
 
 windowed as (
@@ -384,4 +395,7 @@ final as (
     from windowed as w
 )
 
+-- stored in day order: a slide reads the anchor day's rows only, and DuckDB skips the blocks whose
+-- min/max feature_ts rule them out, so the read does not grow with the history
 select * from final
+order by feature_ts
