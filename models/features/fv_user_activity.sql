@@ -20,11 +20,13 @@
       before the first day it writes as context, and nothing older;
     - sliding windows: an incremental run of a day or a few starts from the stored row of the day
       before the first one it writes, adds the days that enter each window and subtracts those
-      that leave it (a distinct count changes only by the categories seen on those days). It reads
-      those days and the stored rows of one day, so a new day costs work proportional to that day
-      and to the users with a row on it, not to the history or to the window. Per user it reads
-      up to 3 x (days written) active days, against ~`feature_window_days` for the window
-      functions: past `slide_days` days that stops paying. -#}
+      that leave it. It reads those days and the stored rows of one day, so a new day costs work
+      in proportion to that day and to the users with a row on it, never to the history. One
+      part still looks across the window: a distinct count changes only by the categories seen on
+      the days entering or leaving it, but whether one was also seen in between takes a narrow
+      scan of the window's sightings (what a stored last sighting per user and category would
+      save). Per user a slide reads up to 3 x (days written) active days, against
+      ~`feature_window_days` for the window functions: past `slide_days` days that stops paying. -#}
 {%- set window = var('feature_window_days') %}
 {%- set slide_days = 7 %}
 {#- (measure, trailing windows in days): what both ways sum -#}
