@@ -472,7 +472,8 @@ def incremental(rounds: int, history_days: int = 30) -> dict:
         data, _ = logs("ten_million", history)
         more, _ = logs("one_percent_more", new_day)
     else:
-        history = replace(TEN_MILLION, days=history_days, events=TEN_MILLION.events * history_days // TEN_MILLION.days)
+        events = TEN_MILLION.events * history_days // TEN_MILLION.days
+        history = replace(TEN_MILLION, days=history_days, events=events)
         new_day = replace(ONE_PERCENT_MORE, start=history.start + timedelta(days=history_days))
         name = f"incremental_{history_days}d"
         data, _ = logs(f"history_{history_days}d", history)
