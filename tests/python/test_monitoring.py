@@ -126,7 +126,7 @@ def test_scored_days_get_drift_rows_and_alert_history_survives_full_refresh(trai
 # higher. Only features computed from purchases move; the rest of the funnel does not.
 DRIFT_DAY = date(2026, 2, 26)
 DRIFTED = {"purchases_1d", "purchases_7d", "purchases_30d", "spend_1d", "spend_7d", "spend_30d",
-           "days_since_last_purchase", "cart_abandonment_rate_30d"}
+           "days_since_last_purchase", "cart_abandonment_rate_30d", "converted_cart_sessions_30d"}
 
 
 def test_simulated_drift_fires_alerts_on_the_drifted_features_only(tmp_path, monkeypatch):
