@@ -63,6 +63,7 @@ category_days as (
     select
         user_id,
         item_category,
+        activity_day,
         {{ day_number('activity_day') }} as day_number
     from {{ ref('user_categories_daily') }}
     {#- a slide also needs each category's last sighting in the window before the days written #}
@@ -273,10 +274,7 @@ category_candidates as (
         user_id,
         item_category
     from category_days
-    where
-        {%- for lo, hi in read_ranges %}
-        (day_number > {{ lo }} and day_number <= {{ hi }}){{ ' or' if not loop.last }}
-        {%- endfor %}
+    where {{ days_read('activity_day', first_output, window, read_ranges) }}
 ),
 
 candidate_sightings as (
