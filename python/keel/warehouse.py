@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import duckdb
@@ -90,11 +91,23 @@ def connect() -> Iterator[duckdb.DuckDBPyConnection]:
             ) from None
         raise
     try:
-        con.execute("set TimeZone = 'UTC'")
+        for name, value in profile_settings().items():
+            con.execute(f"set {name} = '{value}'")
         con.execute("set enable_progress_bar = false")
         yield con
     finally:
         con.close()
+
+
+@lru_cache(maxsize=1)
+def profile_settings() -> dict[str, str]:
+    """The DuckDB settings of profiles.yml's duckdb output, which dbt applies to its connections:
+    Python's connections run with the same ones (the time zone, how doubles are stored)."""
+    import yaml  # here: only processes that open the warehouse read the profile
+
+    profile = yaml.safe_load((project_dir() / "profiles.yml").read_text())
+    settings = profile["keel"]["outputs"]["duckdb"].get("settings") or {}
+    return {str(name): str(value).replace("'", "''") for name, value in settings.items()}
 
 
 def raw_dir(path: Path | None = None) -> Path:
