@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -318,8 +319,12 @@ def pit(runs: int, feast: bool, configs: list[str]) -> dict:
         secs, cpus, peaks = ([r[k] for r in rs] for k in ("seconds", "cpu_seconds", "peak_rss_mb"))
         line = f"  keel {name}: seconds {_stats(secs)}; cpu {_stats(cpus)}; peak MB {_stats(peaks)}"
         if "feast" in result:
+            # each round's Feast run over its Keel run: the machine's speed drifts between rounds
+            # (seen here: the same run 30% slower ten minutes later), and hits both runs of a round
+            ratios = sorted(fs / ks for fs, ks in zip(f["seconds"], secs))
             line += (f"; best vs best: {f_best / min(secs):.1f}x faster (cpu {f_cpu / min(cpus):.1f}x), "
-                     f"{min(peaks) / f_peak:.2f} of feast's peak")
+                     f"{min(peaks) / f_peak:.2f} of feast's peak; per round: "
+                     f"{', '.join(f'{r:.1f}x' for r in ratios)} (median {statistics.median(ratios):.1f}x)")
         print(line)
 
     if "feast" in result and KEEL_RESULT.exists():
