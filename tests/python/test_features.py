@@ -74,6 +74,37 @@ CHECKED = ("item_views_7d", "add_to_carts_1d", "purchases_30d", "spend_30d", "di
            "days_since_last_visit", "days_since_last_purchase", "cart_abandonment_rate_30d")
 
 
+def _double_encodings(con, schema: str) -> dict[str, set[str]]:
+    """{table.column: the encodings of its stored segments}, for the schema's double columns."""
+    encodings: dict[str, set[str]] = {}
+    for (table,) in con.execute("select table_name from duckdb_columns() where schema_name = ? "
+                                "and data_type = 'DOUBLE' group by all", [schema]).fetchall():
+        for column, compression in con.execute(
+                f"select column_name, compression from pragma_storage_info('{schema}.{table}') "
+                "where segment_type = 'DOUBLE'").fetchall():
+            encodings.setdefault(f"{table}.{column}", set()).add(compression)
+    return encodings
+
+
+def test_dbt_and_python_connections_store_doubles_as_profiles_yml_says(warehouse):
+    # Python's connections (registry rows, a bench's tables) run with the profile's settings
+    from keel.warehouse import connect
+
+    with connect() as con:
+        assert con.execute("select current_setting('TimeZone')").fetchone()[0] == "UTC"
+        con.execute("create schema scratch")
+        con.execute("create table scratch.t as select random() as x, i / 4 as quarter "
+                    "from range(200000) as r(i)")
+        con.execute("checkpoint")
+        stored = _double_encodings(con, "scratch")
+    assert stored["t.x"] == {"Uncompressed"}, stored       # ALP-RD without the setting
+    assert "Uncompressed" not in stored["t.quarter"], stored  # few decimals: still compressed (ALP)
+    # and dbt's (the one that builds the feature views) the same
+    settings = ("{% if execute %}{{ run_query(\"select current_setting('TimeZone') || ' ' || "
+                "current_setting('disabled_compression_methods')\").columns[0].values()[0] }}{% endif %}")
+    assert compile_sql(settings).strip().upper() == "UTC ALPRD"
+
+
 def test_training_features_equal_a_recomputation_from_events_before_as_of(sql):
     """The leakage test: no feature in the training set saw an event at or after its as_of."""
     expected = {(r[0], r[1]): r[2:] for r in sql(RECOMPUTED)}
