@@ -24,6 +24,7 @@ from keel.registry import (
     ensure_registry,
     feature_matrix,
     load_artifact,
+    positive_scores,
     test_metrics,
     version_row,
     write_serving_catalog,
@@ -51,7 +52,7 @@ def _score_on_window(con, spec: ModelSpec, version: dict, test_from, test_to) ->
     frame = con.execute(f'select {quoted} from {spec.training_relation} '
                         f'where "{spec.timestamp}" between ? and ?', [test_from, test_to]).df()
     pipeline = load_artifact(version["artifact_path"], version["artifact_sha256"])
-    p = pipeline.predict_proba(feature_matrix(frame, features))[:, 1]
+    p = positive_scores(pipeline, feature_matrix(frame, features), features)
     y = frame[spec.label].to_numpy(dtype=int)
     return classification_metrics(y, p, spec.threshold)[spec.primary_metric], len(frame)
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from keel.evaluation import classification_metrics
 from keel.project import run_dbt
-from keel.registry import ensure_registry, feature_matrix, test_metrics, version_row
+from keel.registry import ensure_registry, feature_matrix, positive_scores, test_metrics, version_row
 from keel.spec import load_spec
 from keel.train import build_pipeline, data_hash, read_training_frame
 from keel.warehouse import WAREHOUSE_ENV, batch_file, connect, ensure_raw_tables, raw_dir, warehouse_path
@@ -84,7 +84,7 @@ def reproduce(model: str, version: int) -> Reproduction:
     test_rows = frame[(ts >= run["test_from"]) & (ts <= run["test_to"])]
     pipeline = build_pipeline(spec, json.loads(recorded["params"]))
     pipeline.fit(feature_matrix(train_rows, features), train_rows[spec.label].to_numpy(dtype=int))
-    p = pipeline.predict_proba(feature_matrix(test_rows, features))[:, 1]
+    p = positive_scores(pipeline, feature_matrix(test_rows, features), features)
     again = classification_metrics(test_rows[spec.label].to_numpy(dtype=int), p, spec.threshold)
     rebuilt = data_hash(frame)
     return Reproduction(

@@ -34,6 +34,7 @@ from keel.registry import (
     as_json,
     ensure_registry,
     feature_matrix,
+    positive_scores,
     save_artifact,
     write_reference,
     write_serving_catalog,
@@ -152,7 +153,7 @@ def _cv_score(spec: ModelSpec, params: dict, train: pd.DataFrame, y: np.ndarray,
     x = feature_matrix(train, spec.features)
     for fit_idx, val_idx in TimeSeriesSplit(n_splits=folds).split(x):
         pipeline = build_pipeline(spec, params).fit(x[fit_idx], y[fit_idx])
-        p = pipeline.predict_proba(x[val_idx])[:, 1]
+        p = positive_scores(pipeline, x[val_idx], spec.features)
         scores.append(classification_metrics(y[val_idx], p, spec.threshold)[spec.primary_metric])
     scores = [s for s in scores if s is not None]
     if not scores:
@@ -199,7 +200,7 @@ def train(name: str, search: bool = False, until: datetime | None = None) -> Tra
                 params = _search(con, spec, run, run_id, train_rows, y_train)
             pipeline = build_pipeline(spec, params).fit(feature_matrix(train_rows, spec.features), y_train)
             lap("fit")
-            p = pipeline.predict_proba(feature_matrix(test_rows, spec.features))[:, 1]
+            p = positive_scores(pipeline, feature_matrix(test_rows, spec.features), spec.features)
             headline = classification_metrics(y_test, p, spec.threshold)
             slices = slice_metrics(test_rows, y_test, p, spec.slices, spec.threshold)
             calibration = calibration_bins(y_test, p, spec.calibration_bins)
