@@ -15,7 +15,7 @@ from keel.ingest import ingest
 from keel.online_store import OnlineStore, materialize, store_path
 from keel.project import compile_sql, run_dbt
 from keel.simulate import SimulationConfig, simulate
-from keel.warehouse import WAREHOUSE_ENV
+from keel.warehouse import WAREHOUSE_ENV, connect
 
 FEATURE_MODELS = ("user_activity_daily", "user_categories_daily", "product_activity_daily",
                   "fv_user_activity", "fv_product_popularity")
@@ -88,8 +88,6 @@ def _double_encodings(con, schema: str) -> dict[str, set[str]]:
 
 def test_dbt_and_python_connections_store_doubles_as_profiles_yml_says(warehouse):
     # Python's connections (registry rows, a bench's tables) run with the profile's settings
-    from keel.warehouse import connect
-
     with connect() as con:
         assert con.execute("select current_setting('TimeZone')").fetchone()[0] == "UTC"
         con.execute("create schema scratch")
