@@ -142,30 +142,38 @@ def run_join(con: duckdb.DuckDBPyConnection, sql: str, frame: pd.DataFrame,
     """The rendered join run for `frame` (a checked spine with its row-number column): one row
     per spine row, in order. `settings` (DuckDB statements) run after Keel's own: for bench/."""
     limit_mb = max(JOIN_MEMORY_FLOOR_MB, len(frame) * JOIN_MEMORY_PER_SPINE_ROW // 1_000_000)
-    [(default,)] = con.execute("select current_setting('memory_limit')").fetchall()
-    try:
-        con.execute(f"set memory_limit = '{limit_mb}MB'")
-    except duckdb.OutOfMemoryException:
-        pass  # the connection already holds more than the cap: run as it is
-    for statement in settings:
-        con.execute(statement)
-    con.register(SPINE_RELATION, frame)
-    # the row number orders the result but is not returned: no copy of the frame to drop it after
-    query = f"select * exclude ({_ROW}) from ({sql}) as joined order by {_ROW}"
+    [(default, disabled)] = con.execute(
+        "select current_setting('memory_limit'), current_setting('disabled_optimizers')").fetchall()
+    # Both settings belong to the database, not this connection: set back in `finally`, or every
+    # other connection to the same file in this process (dbt's, say) would keep them.
     try:
         try:
-            result = con.execute(query).df()
+            con.execute(f"set memory_limit = '{limit_mb}MB'")
+        except duckdb.OutOfMemoryException:
+            pass  # the connection already holds more than the cap: run as it is
+        # The macro puts the side that grows with the spine on the build side of every hash join,
+        # which is what lets the cap above follow the spine. DuckDB's build_side_probe_side would
+        # swap sides on its estimates, which the join's range conditions throw far off: on a view
+        # stamped by the day it built a hash table over all 10M feature rows (1.7 GB, 1.9 s
+        # instead of 0.6 s; bench/README.md, "daily" configuration).
+        con.execute("set disabled_optimizers = '"
+                    + ",".join(filter(None, [disabled, "build_side_probe_side"])) + "'")
+        for statement in settings:
+            con.execute(statement)
+        con.register(SPINE_RELATION, frame)
+        # the row number orders the result but is not returned: no copy of the frame to drop it
+        query = f"select * exclude ({_ROW}) from ({sql}) as joined order by {_ROW}"
+        try:
+            return con.execute(query).df()
         except duckdb.OutOfMemoryException:
             # DuckDB spills what it can to disk; a join that still needs more gets the limit the
             # connection had. Set back explicitly: `reset memory_limit` shows DuckDB's default in
             # current_setting but leaves the buffer pool at the cap (DuckDB 1.5.6, measured).
             con.execute(f"set memory_limit = '{default}'")
-            result = con.execute(query).df()
+            return con.execute(query).df()
     finally:
-        # the limit belongs to the database, not this connection: every other connection to the
-        # same file in this process (dbt's, say) would otherwise keep the cap
         con.execute(f"set memory_limit = '{default}'")
-    return result
+        con.execute(f"set disabled_optimizers = '{disabled}'")
 
 
 def _checked_spine(spine, entities: list[str], timestamp: str) -> pd.DataFrame:

@@ -170,13 +170,17 @@ def test_historical_features_outgrowing_the_memory_cap_are_retried_uncapped(buil
     asked = ["fv_user_activity:item_views_7d", "fv_user_activity:spend_30d"]
     expected = get_historical_features(spine, asked)
     # the cap is the database's: once the join is done, another connection in this process to
-    # the same file (as dbt's, in `keel run`) has DuckDB's own limit back, not the cap
+    # the same file (as dbt's, in `keel run`) has DuckDB's own limit back, not the cap; and its
+    # optimizers as they were
     from keel.warehouse import warehouse_path
     limit = "select current_setting('memory_limit')"
     [(default,)] = duckdb.connect().execute(limit).fetchall()
     other = duckdb.connect(str(warehouse_path()))
+    [(disabled,)] = other.execute("select current_setting('disabled_optimizers')").fetchall()
     get_historical_features(spine, asked)
     [(after,)] = other.execute(limit).fetchall()
+    # so are the optimizers the join turns off for itself
+    assert other.execute("select current_setting('disabled_optimizers')").fetchall() == [(disabled,)]
     other.close()
     # set back from its text, which DuckDB rounds to 0.1 of the unit shown ('18.7 GiB'), and
     # DuckDB's default follows the free memory: near it, not equal
