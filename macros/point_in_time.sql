@@ -1,12 +1,17 @@
 {#- Point-in-time join: feature values as they were known at each spine row's time.
 
-    point_in_time_join(spine, timestamp, features)
+    point_in_time_join(spine, timestamp, features, since=none)
       spine      a relation (or CTE name) with one column per feature view entity (named as the
                  view's `entity`) and a time column
       timestamp  the spine's time column
       features   a list of 'view' (all of its features) or 'view:feature'; an item may also
                  be an ad-hoc view, {relation, entity, timestamp, ttl, features}, for a relation
                  that is not a declared feature view (benchmarks, one-off analyses)
+      since      optional, a time no spine row is earlier than (text, e.g. '2026-03-01'): each
+                 view is then read from `since` - its ttl on, as a constant filter, so that an
+                 engine skips the older blocks of a view stored in time order (Keel's daily
+                 views are): an incremental training set's new rows cost their own days, not
+                 the view's history. A spine row earlier than `since` would miss its features.
 
     One output row per spine row (spine columns first, then the features in the order asked),
     never fewer: a spine row without a match gets nulls. For each view the match is the latest
@@ -19,8 +24,15 @@
     order uses every feature the view declares, not just those asked for, so asking for a subset
     never changes a value. Keel's own views are unique on (entity, feature_ts), which their tests
     check, so ties only arise in views built elsewhere. -#}
-{% macro point_in_time_join(spine, timestamp, features) -%}
+{% macro point_in_time_join(spine, timestamp, features, since=none) -%}
     {%- set views = feature_views(features) %}
+    {%- if since is not none %}
+        {%- for v in views %}
+            {%- set first_ts = dbt.dateadd('second', -v.ttl_seconds, "cast('" ~ since ~ "' as timestamp)") %}
+            {%- set since_rows = '(select * from ' ~ v.relation ~ ' where ' ~ v.timestamp ~ ' >= ' ~ first_ts ~ ')' %}
+            {%- do v.update({'relation': since_rows}) %}
+        {%- endfor %}
+    {%- endif %}
     {#- var portable_point_in_time_join: run the portable fallback on any engine (tests compare it
         with the engine's own). -#}
     {%- set portable = var('portable_point_in_time_join', false) %}

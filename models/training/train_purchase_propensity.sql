@@ -1,17 +1,33 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['user_id', 'as_of'],
+        on_schema_change='fail',
+    )
+}}
+
 {#- The purchase-propensity training set: each spine row (user, as_of, label) with the user's
     activity features as known at as_of, by the point-in-time join (macros/point_in_time.sql).
-    A spine row whose user has no feature row within the view's ttl keeps null features. -#}
+    A spine row whose user has no feature row within the view's ttl keeps null features.
+    Incremental: joins only the as-of times its spine rewrote since this table's watermark (those
+    new logs touched; macros/training.sql), reading the feature view from then on. -#}
+{%- set since = spine_rewritten_since(ref('train_purchase_propensity_spine')) %}
 
 with spine as (
     select
         user_id,
         as_of,
-        label
+        label,
+        loaded_through_batch
     from {{ ref('train_purchase_propensity_spine') }}
+    {%- if since %}
+        where as_of >= cast('{{ since }}' as timestamp)
+    {%- endif %}
 ),
 
 training_set as (
-    {{ point_in_time_join('spine', 'as_of', ['fv_user_activity']) }}
+    {{ point_in_time_join('spine', 'as_of', ['fv_user_activity'], since) }}
 )
 
 select * from training_set

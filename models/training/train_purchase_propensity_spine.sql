@@ -5,15 +5,36 @@
     0 always means "did not buy", never "not known yet". As-of times start once the logs cover
     `propensity_warmup_days` (the feature window): earlier rows would have truncated trailing
     windows, a distribution nothing scored later ever has. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['user_id', 'as_of'],
+        on_schema_change='fail',
+    )
+}}
 {%- set active_days = var('propensity_active_days') %}
 {%- set label_days = var('propensity_label_days') %}
 {%- set warmup_days = var('propensity_warmup_days') %}
+{#- Incremental: recomputes the as-of times from `refresh_from` on (macros/training.sql), reading
+    the activity and purchases those need, so a new day of logs costs that day, not the history. -#}
+{%- set refresh_from = spine_refresh_from(ref('stg_events'), 'cast(event_ts as date)', label_days) %}
+{%- set first_as_of = "cast('" ~ refresh_from ~ "' as timestamp)" if refresh_from %}
+{#- the first day whose as-of time (the midnight ending it) is written -#}
+{%- set first_day = day_number('cast(w.first_event_ts as date)') ~ ' + ' ~ (warmup_days - 1) %}
+{%- if refresh_from %}
+    {%- set first_day = 'greatest(' ~ first_day ~ ', ' ~ day_number("cast('" ~ refresh_from ~ "' as date)") ~ ' - 1)' %}
+{%- endif %}
 
 with activity as (
     select
         user_id,
         {{ day_number('activity_day') }} as day_number
     from {{ ref('user_activity_daily') }}
+    {%- if refresh_from %}
+        -- the active days whose `active_days` reach an as-of time written
+        where activity_day >= cast({{ dbt.dateadd('day', -active_days, first_as_of) }} as date)
+    {%- endif %}
 ),
 
 purchases as (
@@ -22,12 +43,16 @@ purchases as (
         event_ts
     from {{ ref('stg_events') }}
     where event_name = 'purchase'
+    {%- if refresh_from %}
+        and event_ts > {{ first_as_of }}
+    {%- endif %}
 ),
 
 watermark as (
     select
         min(event_ts) as first_event_ts,
-        max(event_ts) as last_event_ts
+        max(event_ts) as last_event_ts,
+        max(batch_id) as loaded_through_batch
     from {{ ref('stg_events') }}
 ),
 
@@ -35,8 +60,7 @@ watermark as (
 active_spans as (
     {{ activity_grid('activity', 'user_id', active_days,
         '(select ' ~ day_number('cast(w.last_event_ts as date)') ~ ' from watermark as w)',
-        '(select ' ~ day_number('cast(w.first_event_ts as date)') ~ ' + ' ~ (warmup_days - 1)
-        ~ ' from watermark as w)') }}
+        '(select ' ~ first_day ~ ' from watermark as w)') }}
 ),
 
 -- an as-of time is the midnight ending each of those days
@@ -70,10 +94,12 @@ labelled as (
 
 final as (
     select
-        user_id,
-        as_of,
-        cast(label as integer) as label
-    from labelled
+        l.user_id,
+        l.as_of,
+        cast(l.label as integer) as label,
+        w.loaded_through_batch
+    from labelled as l
+    cross join watermark as w
 )
 
 select * from final

@@ -17,8 +17,12 @@ from keel.project import compile_sql, run_dbt
 from keel.simulate import SimulationConfig, simulate
 from keel.warehouse import WAREHOUSE_ENV, connect
 
-FEATURE_MODELS = ("user_activity_daily", "user_categories_daily", "product_activity_daily",
-                  "fv_user_activity", "fv_product_popularity")
+# The incremental models of the feature store, by schema: what a full refresh must reproduce.
+INCREMENTAL_MODELS = (
+    ("features", ("user_activity_daily", "user_categories_daily", "product_activity_daily",
+                  "fv_user_activity", "fv_product_popularity")),
+    ("training", ("train_purchase_propensity_spine", "train_purchase_propensity")),
+)
 
 
 def test_every_feature_view_declares_entity_timestamp_ttl_owner_and_described_features(built):
@@ -308,18 +312,21 @@ def _fingerprints(path: Path) -> dict:
     con = duckdb.connect(str(path))
     try:
         out = {}
-        for model in FEATURE_MODELS:
-            columns = [c for (c,) in con.execute(
-                "select column_name from information_schema.columns where table_schema = 'features' "
-                "and table_name = ? and column_name <> 'loaded_through_batch'", [model]).fetchall()]
-            out[model] = con.execute(f"select count(*), sum(hash({', '.join(columns)})) "
-                                     f"from features.{model}").fetchone()
+        for schema, models in INCREMENTAL_MODELS:
+            for model in models:
+                columns = [c for (c,) in con.execute(
+                    "select column_name from information_schema.columns where table_schema = ? "
+                    "and table_name = ? and column_name <> 'loaded_through_batch'",
+                    [schema, model]).fetchall()]
+                out[model] = con.execute(f"select count(*), sum(hash({', '.join(columns)})) "
+                                         f"from {schema}.{model}").fetchone()
         return out
     finally:
         con.close()
 
 
-def test_incremental_feature_views_with_late_data_match_a_full_refresh(tmp_path, monkeypatch):
+def test_incremental_feature_views_and_training_sets_with_late_data_match_a_full_refresh(
+        tmp_path, monkeypatch):
     path = tmp_path / "wh" / "keel.duckdb"
     monkeypatch.setenv(WAREHOUSE_ENV, str(path))
     # longer than the 30-day windows, so that incremental runs read only part of the history and
@@ -333,14 +340,17 @@ def test_incremental_feature_views_with_late_data_match_a_full_refresh(tmp_path,
     # Incremental runs by both ways, each checked by the full refresh at the end (so no later run
     # may rewrite its rows): a late file 16 days back (window functions), a late file 2 days back
     # (a slide over late data), then two new days after a day without any events (a slide from the
-    # last stored day, which must write the empty day too)
+    # last stored day, which must write the empty day too). The training sets: the late files
+    # change labels up to 7 days back; the new days close as-of times from before those 7 days.
     late = SimulationConfig(events=500, users=150, days=1, seed=5, start=datetime(2026, 1, 25).date())
     late_again = SimulationConfig(events=300, users=150, days=1, seed=7, start=datetime(2026, 2, 8).date())
     later = SimulationConfig(events=2_000, users=150, days=2, seed=4, start=datetime(2026, 2, 12).date())
     for name, cfg in (("late", late), ("late_again", late_again), ("later", later)):
         simulate(cfg, tmp_path / name)
         ingest([tmp_path / name])
-        assert run_dbt(["run", "--select", "+features"], quiet=True)
+        assert run_dbt(["run", "--select", "+features", "+train_purchase_propensity"], quiet=True)
     incremental = _fingerprints(path)
-    assert run_dbt(["run", "--select", "features", "--full-refresh"], quiet=True)
+    assert incremental["train_purchase_propensity"][0] > 0, "no training rows: the test checks nothing"
+    assert run_dbt(["run", "--select", "features", "train_purchase_propensity_spine",
+                    "train_purchase_propensity", "--full-refresh"], quiet=True)
     assert _fingerprints(path) == incremental
