@@ -12,7 +12,7 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set query -%}
-        select cast(min({{ day_expr }}) as varchar)
+        select cast(min({{ day_expr }}) as {{ dbt.type_string() }})
         from {{ upstream }}
         where {{ upstream_watermark }} > (select coalesce(max(loaded_through_batch), -1) from {{ this }})
     {%- endset -%}

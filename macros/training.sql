@@ -3,9 +3,10 @@
 {#- The first as-of time (a midnight, as text) an incremental run of a labelled spine must
     recompute; none on a full build (compute every as-of time).
 
-    A spine row (entity, as_of, label) depends on the events in the `history_days` before as_of
-    (who was active) and in the `label_days` after it (the label), and exists once its label
-    window has closed. So a run recomputes every as_of from the earlier of:
+    A spine row (entity, as_of, label) depends on the activity before as_of (who was active)
+    and on the events in the `label_days` after it (the label), and exists once its label window
+    has closed. Its watermark is the older of its two inputs' (stg_events, and the daily activity
+    model it reads), so that a run whose activity lagged the events is made up by the next. So a run recomputes every as_of from the earlier of:
     - `label_days` before the first day touched by events newer than the spine's watermark
       (`loaded_through_batch`): a late event changes labels up to that far back, and activity
       only after it;
@@ -25,9 +26,9 @@
             {{ dbt.dateadd('day', -label_days, "cast('" ~ first_day ~ "' as timestamp)") }},
             coalesce(
                 {{ dbt.dateadd('day', 1, 'max(as_of)') }},
-                cast('0001-01-01' as timestamp)
+                cast('1900-01-01' as timestamp)
             )
-        ) as varchar)
+        ) as {{ dbt.type_string() }})
         from {{ this }}
     {%- endset -%}
     {{ return(run_query(query).columns[0].values()[0]) }}
@@ -35,15 +36,16 @@
 
 {#- The first as-of time (as text) an incremental run of a training set recomputes: the
     earliest of the spine rows its spine rewrote since the training set's own watermark (the spine
-    rewrites every as-of time from some point on, and stamps each row with its watermark);
-    '9999-12-31' when none was; none on a full build. -#}
+    rewrites every as-of time from some point on, and stamps each row with its watermark; the
+    training set stamps its rows with the older of that and its feature view's, so that rows
+    joined to a lagging view are joined again); '9999-12-31' when none was; none on a full build. -#}
 {% macro spine_rewritten_since(spine) -%}
     {%- if not (execute and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
     {{ require_watermark_column() }}
     {%- set query -%}
-        select cast(min(as_of) as varchar)
+        select cast(min(as_of) as {{ dbt.type_string() }})
         from {{ spine }}
         where loaded_through_batch > (select coalesce(max(loaded_through_batch), -1) from {{ this }})
     {%- endset -%}

@@ -19,7 +19,11 @@ with spine as (
         user_id,
         as_of,
         label,
-        loaded_through_batch
+        -- the older of the spine's and the feature view's watermarks (macros/training.sql)
+        least(
+            loaded_through_batch,
+            (select max(f.loaded_through_batch) from {{ ref('fv_user_activity') }} as f)
+        ) as loaded_through_batch
     from {{ ref('train_purchase_propensity_spine') }}
     {%- if since %}
         where as_of >= cast('{{ since }}' as timestamp)

@@ -52,7 +52,11 @@ watermark as (
     select
         min(event_ts) as first_event_ts,
         max(event_ts) as last_event_ts,
-        max(batch_id) as loaded_through_batch
+        -- the older of its inputs' watermarks (macros/training.sql)
+        least(
+            max(batch_id),
+            (select max(a.loaded_through_batch) from {{ ref('user_activity_daily') }} as a)
+        ) as loaded_through_batch
     from {{ ref('stg_events') }}
 ),
 
