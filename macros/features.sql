@@ -6,11 +6,14 @@
     data correct; in the usual case (a new day of logs) it is just that day, so a run costs work
     proportional to the new data, not to history.
 
-    Returns none on a full build (compute everything) and '9999-12-31' when nothing is new. -#}
+    Returns none on a full build (compute everything) and '9999-12-31' when nothing is new.
+    `day_expr` may be any time column of the upstream (an incremental training set gives its
+    spine's as_of). -#}
 {% macro refresh_from_day(upstream, day_expr, upstream_watermark) -%}
     {%- if not (execute and is_incremental()) -%}
         {{ return(none) }}
     {%- endif -%}
+    {{ require_watermark_column() }}
     {%- set query -%}
         select cast(min({{ day_expr }}) as {{ dbt.type_string() }})
         from {{ upstream }}
@@ -18,6 +21,17 @@
     {%- endset -%}
     {%- set first_day = run_query(query).columns[0].values()[0] -%}
     {{ return(first_day or '9999-12-31') }}
+{%- endmacro %}
+
+{#- A table built before its model kept a watermark (before it became incremental, say): say how
+    to rebuild it, rather than fail on a missing column. -#}
+{% macro require_watermark_column() -%}
+    {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {%- if 'loaded_through_batch' not in columns -%}
+        {{ exceptions.raise_compiler_error(
+            this ~ " has no loaded_through_batch column (it was built before its model kept one): "
+            ~ "rebuild it once with `keel dbt build --select " ~ model.name ~ "+ --full-refresh`") }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The days an incremental run of a dense daily feature view (one row per entity per day,

@@ -10,9 +10,12 @@
 {#- The purchase-propensity training set: each spine row (user, as_of, label) with the user's
     activity features as known at as_of, by the point-in-time join (macros/point_in_time.sql).
     A spine row whose user has no feature row within the view's ttl keeps null features.
-    Incremental: joins only the as-of times its spine rewrote since this table's watermark (those
-    new logs touched; macros/training.sql), reading the feature view from then on. -#}
-{%- set since = spine_rewritten_since(ref('train_purchase_propensity_spine')) %}
+    Incremental: joins only the as-of times its spine rewrote since this table's watermark (the
+    spine rewrites every as-of time from some point on and stamps each row with its watermark;
+    macros/training.sql), reading the feature view from the first of them on. Each row keeps the
+    older of the spine's and the feature view's watermarks, so that rows joined to a lagging view
+    are joined again. -#}
+{%- set since = refresh_from_day(ref('train_purchase_propensity_spine'), 'as_of', 'loaded_through_batch') %}
 
 with spine as (
     select

@@ -17,13 +17,13 @@
 {%- set label_days = var('propensity_label_days') %}
 {%- set warmup_days = var('propensity_warmup_days') %}
 {#- Incremental: recomputes the as-of times from `refresh_from` on (macros/training.sql), reading
-    the activity and purchases those need, so a new day of logs costs that day, not the history. -#}
+    the activity and purchases those need. -#}
 {%- set refresh_from = spine_refresh_from(ref('stg_events'), 'cast(event_ts as date)', label_days) %}
 {%- set first_as_of = "cast('" ~ refresh_from ~ "' as timestamp)" if refresh_from %}
 {#- the first day whose as-of time (the midnight ending it) is written -#}
 {%- set first_day = day_number('cast(w.first_event_ts as date)') ~ ' + ' ~ (warmup_days - 1) %}
 {%- if refresh_from %}
-    {%- set first_day = 'greatest(' ~ first_day ~ ', ' ~ day_number("cast('" ~ refresh_from ~ "' as date)") ~ ' - 1)' %}
+    {%- set first_day = 'greatest(' ~ first_day ~ ', ' ~ day_number('cast(' ~ first_as_of ~ ' as date)') ~ ' - 1)' %}
 {%- endif %}
 
 with activity as (
