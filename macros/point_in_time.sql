@@ -393,7 +393,10 @@
 {%- endmacro %}
 
 {#- The latest row per entity of a feature view as of one instant, with when it expires
-    (feature_ts + ttl); entities whose latest row has expired by then are left out. The instant
+    (feature_ts + ttl); entities whose latest row has expired by then are left out. A row expires
+    at feature_ts + ttl exactly: a daily row holds for its day, [feature_ts, feature_ts + 1 day),
+    and a user past their last row is not served the stale one. (The point-in-time join's window
+    keeps its old end, Feast's rule: at that one instant it still takes the row.) The instant
     is var `online_as_of` when set (`keel materialize --as-of`), else the view's newest
     feature_ts. `keel materialize` copies this to the online store, which checks expiry again
     against its own clock whenever it is read. -#}

@@ -83,7 +83,7 @@ def choose(features, catalog: dict[str, tuple[str, ...]]) -> dict[str, list[str]
     """
     if isinstance(features, str):
         features = [features]
-    if not len(features):
+    if features is None or not len(features):
         raise ValueError("no features asked for: name feature views ('fv_user_activity') "
                          "or features ('fv_user_activity:spend_7d')")
     chosen: dict[str, list[str]] = {}
@@ -125,16 +125,34 @@ def get_historical_features(
 
     `spine` needs the entity column of every view asked for and the `timestamp` column; other
     columns (a label, say) are kept. One output row per spine row, in the spine's order; a row
-    whose entity has no feature row within a view's ttl gets nulls for that view.
+    whose entity has no feature row within a view's ttl gets nulls for that view. Naive times are
+    taken as UTC, and the `timestamp` column comes back as naive UTC, as the warehouse holds times.
     """
     views = resolve(features)
     frame = _checked_spine(spine, [v.entity for v, _ in views], timestamp)
+    refuse_feature_columns(frame.columns, [f for _, fs in views for f in fs], "spine")
     asked = tuple(f"{v.name}:{f}" for v, fs in views for f in fs)
     definitions = tuple((v.name, v.entity, v.timestamp, v.ttl, v.features, v.relation) for v, _ in views)
     sql = _point_in_time_sql(asked, timestamp, definitions)
     frame[_ROW] = range(len(frame))
     with connect() as con:
-        return run_join(con, sql, frame)
+        try:
+            return run_join(con, sql, frame)
+        except (duckdb.ConversionException, duckdb.BinderException) as e:
+            # an entity column of another type than the view's key (ints against text ids, say)
+            keys = ", ".join(f"{c} {frame[c].dtype}" for c in dict.fromkeys(v.entity for v, _ in views))
+            error = str(e).splitlines()[0]
+            raise ValueError(f"the spine's entity columns ({keys}) do not match the feature views' "
+                             f"keys: {error}") from None
+
+
+def refuse_feature_columns(columns, features: list[str], what: str) -> None:
+    """A frame that already has a column named as a feature asked for would come back with two
+    (the warehouse renames the second): refused, for the spine here and the entities online."""
+    clash = [f for f in features if f in set(columns)]
+    if clash:
+        raise ValueError(f"the {what} already has a column named {', '.join(clash)}, a feature asked for: "
+                         "drop or rename it")
 
 
 def run_join(con: duckdb.DuckDBPyConnection, sql: str, frame: pd.DataFrame,
@@ -176,12 +194,23 @@ def run_join(con: duckdb.DuckDBPyConnection, sql: str, frame: pd.DataFrame,
         con.execute(f"set disabled_optimizers = '{disabled}'")
 
 
+@lru_cache(maxsize=1)
+def _sql_keywords() -> frozenset[str]:
+    """DuckDB's words that cannot stand as a bare column name (`order`, `end`, `at`): the macro
+    uses the spine's time column unquoted, as dbt models pass it."""
+    rows = duckdb.sql("select keyword_name from duckdb_keywords() "
+                      "where keyword_category in ('reserved', 'type_function')").fetchall()
+    return frozenset(w for (w,) in rows)
+
+
 def _checked_spine(spine, entities: list[str], timestamp: str) -> pd.DataFrame:
     """A copy of the spine fit for the join: names checked, times as naive UTC."""
     if not isinstance(spine, pd.DataFrame):
         raise ValueError("the spine must be a pandas DataFrame with entity and timestamp columns")
     if not IDENTIFIER.match(timestamp):
         raise ValueError(f"timestamp column {timestamp!r} is not a plain column name")
+    if timestamp.lower() in _sql_keywords():
+        raise ValueError(f"timestamp column {timestamp!r} is an SQL keyword: rename it (as_of, say)")
     missing = [c for c in dict.fromkeys([*entities, timestamp]) if c not in spine.columns]
     if missing:
         raise ValueError(f"the spine has no column {', '.join(missing)} "
@@ -202,8 +231,10 @@ def get_online_features(entities, features: list[str], now=None) -> pd.DataFrame
     """Latest unexpired feature values from the online store (see keel.online_store).
 
     `entities`: a DataFrame (or dict of columns) holding each view's entity column, as a spine
-    does, or a plain list of ids when every view asked for has the same entity. One row per
-    entity, in order; an unknown or expired entity gets nulls.
+    does, or a plain list of ids (or one id) when every view asked for has the same entity. One
+    row per entity, in order; an unknown, null or expired entity gets nulls. A DataFrame's other
+    columns are kept, as get_historical_features keeps the spine's, so either call serves the
+    same frame. `now` (default: the store's clock) may be a datetime or a time as text.
     """
     from keel.online_store import default_store
 

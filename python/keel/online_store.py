@@ -19,16 +19,19 @@ history, or simulated data); then it runs from that instant at the wall clock's 
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import sqlite3
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from keel.features import FeatureView, choose, feature_views
+from keel.features import FeatureView, choose, feature_views, refuse_feature_columns
+from keel.project import model_relation
 from keel.warehouse import connect, warehouse_path
 
 ONLINE_STORE_ENV = "KEEL_ONLINE_STORE"
@@ -73,7 +76,8 @@ def materialize(as_of: datetime | None = None) -> dict[str, int]:
 
     `as_of` (default now) is the instant the store describes: each entity's latest row at that
     instant, none already expired then, and the store's clock starts there. With an `as_of`, the
-    latest-values models are rebuilt for it first (dbt var online_as_of).
+    latest-values models are compiled for it (dbt var online_as_of) and read as queries; the
+    tables dbt built are not touched.
     """
     if not warehouse_path().exists():
         raise FileNotFoundError(f"no warehouse at {warehouse_path()}: run `keel run` first")
@@ -84,16 +88,12 @@ def materialize(as_of: datetime | None = None) -> dict[str, int]:
     if missing:
         raise RuntimeError(f"no latest-values model for {', '.join(missing)}: add <view>_latest "
                            "(see models/features/fv_user_activity_latest.sql)")
+    moment = None
     if as_of is not None:
-        # the latest-values models describe their view's newest instant unless told another
-        from keel.project import run_dbt
-
         moment = as_of.astimezone(UTC).replace(tzinfo=None) if as_of.tzinfo else as_of
-        selected = [v.name + "_latest" for v in views]
-        online_vars = json.dumps({"online_as_of": moment.isoformat()})
-        if not run_dbt(["run", "--select", *selected, "--vars", online_vars], quiet=True):
-            raise RuntimeError(f"dbt could not rebuild {', '.join(selected)}: "
-                               "run `keel dbt build` to see why")
+    # With an as_of, each latest-values model's SQL is compiled for that instant and read here,
+    # in this connection: the built tables (which `keel score` reads) are left as dbt built them.
+    latest = {v.name: model_relation(v.name + "_latest", moment) for v in views}
     as_of_us = _epoch_us(as_of)
     materialized_at_us = _epoch_us(None)
     tables = {}
@@ -102,7 +102,7 @@ def materialize(as_of: datetime | None = None) -> dict[str, int]:
             try:
                 tables[view.name] = con.execute(
                     f"select * exclude (expires_at), epoch_us(expires_at) as expires_at_us "
-                    f"from {view.latest_relation} where epoch_us(expires_at) > ?", [as_of_us]
+                    f"from {latest[view.name]} where epoch_us(expires_at) > ?", [as_of_us]
                 ).to_arrow_table()
             except Exception as e:  # duckdb.CatalogException and friends: not built yet
                 if "does not exist" in str(e):
@@ -173,16 +173,26 @@ class OnlineStore:
             raise FileNotFoundError(f"no online store at {self.path}: run `keel materialize`") from None
         if inode == self._inode:
             return
-        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-        rows = con.execute(f"select view, entity, features, as_of_us, materialized_at_us from {CATALOG}")
-        self.views = {
-            view: {"entity": entity, "features": tuple(json.loads(features)),
-                   "clock_offset_us": materialized_at_us - as_of_us}
-            for view, entity, features, as_of_us, materialized_at_us in rows
-        }
+        con = None
+        try:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            rows = con.execute(f"select view, entity, features, as_of_us, materialized_at_us from {CATALOG}")
+            views = {
+                view: {"entity": entity, "features": tuple(json.loads(features)),
+                       "clock_offset_us": materialized_at_us - as_of_us}
+                for view, entity, features, as_of_us, materialized_at_us in rows.fetchall()
+            }
+            for view, spec in views.items():  # the ids' type: the entity column's, as written
+                columns = con.execute(f"pragma table_info({_quote(view)})").fetchall()
+                spec["key_type"] = next(t.lower() for _, name, t, *_ in columns if name == spec["entity"])
+        except (sqlite3.Error, ValueError, StopIteration) as e:
+            if con is not None:
+                con.close()
+            raise RuntimeError(f"{self.path} is not an online store this Keel can read ({e}): "
+                               "run `keel materialize` to write it again") from None
         if self._con is not None:
             self._con.close()
-        self._con, self._inode, self._plans = con, inode, {}
+        self.views, self._con, self._inode, self._plans = views, con, inode, {}
 
     def _plan(self, features: tuple) -> list[tuple[str, str, list[str], str, str]]:
         """Per view: (view, entity, features, one-id query, many-ids query); cached per request."""
@@ -198,25 +208,30 @@ class OnlineStore:
             self._plans[features] = plan
         return self._plans[features]
 
-    def lookup(self, entities, features, now: datetime | None = None) -> list[dict]:
+    def lookup(self, entities, features, now=None) -> list[dict]:
         """One dict per entity: {entity column: id, feature: value or None, ...}.
 
         `entities` as for keel.features.get_online_features. Values expired by the store's clock
-        (or `now`, if given) are None, as are unknown entities.
+        (or `now`, if given: a datetime or a time as text, naive = UTC) are None, as are unknown
+        and null entities. A value expires at feature_ts + ttl exactly (see latest_feature_values
+        in macros/point_in_time.sql: the one instant where the point-in-time join differs).
         """
         self._refresh()
-        plan = self._plan(tuple(features) if not isinstance(features, str) else (features,))
+        plan = self._plan(_as_tuple(features))
         keys = _entity_columns(entities, [p[1] for p in plan])
         n = len(next(iter(keys.values())))
         out = [{k: ids[i] for k, ids in keys.items()} for i in range(n)]
-        wall = _epoch_us(now)
+        wall = _epoch_us(_moment(now))
         for view, entity, fs, one, many in plan:
             clock = wall if now is not None else wall - self.views[view]["clock_offset_us"]
-            ids = keys[entity]
-            if n == 1:
-                found = {r[0]: r for r in self._con.execute(one, (ids[0],))}
+            ids = [_key(v, entity, self.views[view]["key_type"]) for v in keys[entity]]
+            wanted = [i for i in ids if i is not None]
+            if len(wanted) == 1:
+                found = {r[0]: r for r in self._con.execute(one, (wanted[0],))}
+            elif wanted:
+                found = {r[0]: r for r in self._con.execute(many, (json.dumps(wanted),))}
             else:
-                found = {r[0]: r for r in self._con.execute(many, (json.dumps(list(ids), default=str),))}
+                found = {}
             for row, key in zip(out, ids):
                 hit = found.get(key)
                 live = hit is not None and hit[1] > clock
@@ -230,30 +245,81 @@ class OnlineStore:
         offset = self.views[view]["clock_offset_us"]
         return datetime.fromtimestamp((_epoch_us(None) - offset) / 1e6, UTC).replace(tzinfo=None)
 
-    def frame(self, entities, features, now: datetime | None = None) -> pd.DataFrame:
-        """lookup() as a DataFrame: entity columns, then the features in the order asked."""
+    def frame(self, entities, features, now=None) -> pd.DataFrame:
+        """lookup() as a DataFrame: the entity columns (every column of a DataFrame given, as
+        get_historical_features keeps the spine's), then the features in the order asked."""
         rows = self.lookup(entities, features, now=now)
-        return pd.DataFrame.from_records(rows)
+        plan = self._plan(_as_tuple(features))
+        entity_columns = list(dict.fromkeys(p[1] for p in plan))
+        asked = [f for p in plan for f in p[2]]
+        out = pd.DataFrame.from_records(rows, columns=[*entity_columns, *asked])
+        if isinstance(entities, pd.DataFrame):
+            refuse_feature_columns(entities.columns, asked, "entities")
+            out = pd.concat([entities.reset_index(drop=True), out[asked]], axis=1)
+        return out
+
+
+def _as_tuple(features) -> tuple:
+    """The features asked for as a tuple (one name may stand alone): a plan's cache key."""
+    if features is None:
+        return ()
+    return (features,) if isinstance(features, str) else tuple(features)
+
+
+def _moment(now) -> datetime | None:
+    """`now` as a datetime: None, a datetime, or anything pandas reads as one ('2026-01-05')."""
+    if now is None or isinstance(now, datetime):
+        return now
+    try:
+        moment = pd.Timestamp(now)
+    except (ValueError, TypeError):
+        raise ValueError(f"now={now!r} is not a time") from None
+    if pd.isna(moment):
+        raise ValueError(f"now={now!r} is not a time")
+    return moment.to_pydatetime()
+
+
+def _key(value, entity: str, key_type: str):
+    """An id as the store holds it (the entity column's SQLite type); None for a null id, which
+    matches nothing, as a null entity gets nulls in the point-in-time join. An id of another
+    type is refused: the store would silently find nothing, and the warehouse refuses it too."""
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    if key_type == "integer" and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if key_type == "real" and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if key_type == "text" and isinstance(value, str):
+        return value
+    kind = {"integer": "integers", "real": "numbers", "text": "text"}.get(key_type, key_type)
+    raise ValueError(f"{entity} ids are {kind} in this store; got {value!r} ({type(value).__name__})")
 
 
 def _entity_columns(entities, needed: list[str]) -> dict[str, list]:
-    """The id lists for each entity column the views need, from a frame, a dict or a plain list."""
+    """The id lists for each entity column the views need, from a frame, a dict or a plain list;
+    a single id may stand for a list of one."""
     needed = list(dict.fromkeys(needed))
     if isinstance(entities, pd.DataFrame | dict):
         missing = [c for c in needed if c not in entities]
         if missing:
             raise ValueError(f"no column {', '.join(missing)} among the entities given")
-        columns = {c: list(entities[c]) for c in needed}
+        columns = {c: _listed(entities[c]) for c in needed}
     else:
-        if isinstance(entities, str | bytes | int):
-            entities = [entities]
         if len(needed) > 1:
             raise ValueError(f"these views have different entities ({', '.join(needed)}): "
                              "pass a DataFrame or dict with one column per entity")
-        columns = {needed[0]: list(entities)}
-    if not len(next(iter(columns.values()))):
-        raise ValueError("no entities given")
+        columns = {needed[0]: _listed(entities)}
+    lengths = {len(ids) for ids in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"the entity columns differ in length ({', '.join(map(str, sorted(lengths)))})")
     return columns
+
+
+def _listed(ids) -> list:
+    """A column, list or other iterable of ids as a list; one id (text, a number) as a list of one."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        return [ids]
+    return list(ids)
 
 
 _DEFAULT: dict[Path, OnlineStore] = {}

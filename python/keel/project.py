@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -99,6 +100,19 @@ def manifest() -> dict:
 def relation_name(node: dict) -> str:
     """The quoted relation dbt built for a manifest node."""
     return node.get("relation_name") or f'"{node["schema"]}"."{node["alias"]}"'
+
+
+def model_relation(name: str, online_as_of: datetime | None = None) -> str:
+    """A model as dbt built it (its quoted relation), or, with `online_as_of`, its SQL compiled
+    with that var as a subquery: what the model would hold at that instant, read in the caller's
+    own connection, so the built table (which `keel score` and others read) never changes."""
+    nodes = [n for n in manifest()["nodes"].values() if n["resource_type"] == "model" and n["name"] == name]
+    if not nodes:
+        raise ValueError(f"no model named {name!r} in the project")
+    if online_as_of is None:
+        return relation_name(nodes[0])
+    sql = compile_sql(nodes[0]["raw_code"], {"online_as_of": online_as_of.isoformat(sep=" ")})
+    return f"({sql}) as {name}"
 
 
 @lru_cache(maxsize=2)

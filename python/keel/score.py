@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from keel.project import compile_sql, manifest, relation_name
+from keel.project import model_relation
 from keel.registry import (
     current_alias,
     ensure_registry,
@@ -170,14 +170,10 @@ def _write_file(path: Path, batches: pa.RecordBatchReader) -> int:
 def _serving_relation(spec, as_of: datetime | None = None) -> str:
     """The spec's serving model as built, or (with `as_of`) its SQL compiled with var
     online_as_of, so a backfill scores the features each entity had at that instant."""
-    nodes = [n for n in manifest()["nodes"].values()
-             if n["resource_type"] == "model" and n["name"] == spec.serving]
-    if not nodes:
-        raise ValueError(f"{spec.name}: meta.keel.serving: no model named {spec.serving!r}")
-    if as_of is None:
-        return relation_name(nodes[0])
-    sql = compile_sql(nodes[0]["raw_code"], {"online_as_of": as_of.isoformat(sep=" ")})
-    return f"({sql}) as serving"
+    try:
+        return model_relation(spec.serving, as_of)
+    except ValueError as e:
+        raise ValueError(f"{spec.name}: meta.keel.serving: {e}") from None
 
 
 def periods(start: datetime, end: datetime, grain: str) -> list[tuple[datetime, datetime]]:

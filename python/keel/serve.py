@@ -284,7 +284,7 @@ def create_app(catalog_path: Path | None = None, online_path: Path | None = None
             refs = [f"{f['view']}:{f['name']}" for f in entry["features"]]
             try:
                 found = store.lookup({entity: [str(e) for e in body.entities]}, refs)
-            except FileNotFoundError as e:
+            except (FileNotFoundError, RuntimeError) as e:  # no store, or not one this Keel reads
                 raise HTTPException(503, str(e)) from None
             unknown = [r[entity] for r in found if all(r[f] is None for f in features)]
             if unknown:

@@ -232,6 +232,7 @@ def test_historical_features_refuse_bad_requests_with_one_clear_line(built):
             (spine, ["fv_user_activity", "fv_product_popularity"]),
         "the spine has no column as_of": (spine.rename(columns={"as_of": "t"}), ["fv_user_activity"]),
         "does not hold timestamps": (spine.assign(as_of=["not a time"]), ["fv_user_activity"]),
+        "no features asked for": (spine, None),
     }
     for message, (frame, features) in cases.items():
         with pytest.raises(ValueError, match=message):
@@ -239,6 +240,16 @@ def test_historical_features_refuse_bad_requests_with_one_clear_line(built):
     with pytest.raises(ValueError, match="not a plain column name"):
         get_historical_features(spine.assign(**{"as of; drop": 1}), ["fv_user_activity"],
                                 timestamp="as of; drop")
+    with pytest.raises(ValueError, match="'order' is an SQL keyword"):
+        get_historical_features(spine.rename(columns={"as_of": "order"}), ["fv_user_activity"],
+                                timestamp="order")
+    # a frame that already holds a feature (the result of an earlier call, say) would come back
+    # with the old values under the feature's name
+    with pytest.raises(ValueError, match="already has a column named spend_7d"):
+        get_historical_features(spine.assign(spend_7d=1.0), ["fv_user_activity:spend_7d"])
+    # the views' keys are text: integer ids would fail in DuckDB's comparison
+    with pytest.raises(ValueError, match=r"entity columns \(user_id int64\) do not match"):
+        get_historical_features(spine.assign(user_id=[1]), ["fv_user_activity"])
 
 
 # -- the online store ----------------------------------------------------------------------------
@@ -256,14 +267,24 @@ def test_online_features_equal_historical_features_at_the_materialized_instant(o
     counts = materialize(as_of=as_of)
     assert counts["fv_user_activity"] > 0 and counts["fv_product_popularity"] > 0
     users = [u for (u,) in sql("select distinct user_id from features.fv_user_activity order by 1 limit 40")]
-    spine = pd.DataFrame({"user_id": users + ["nobody"], "as_of": as_of})
+    # users whose latest row is exactly one ttl (a day) old at as_of: the one instant where the
+    # two differ (the join's window keeps its old end, Feast's rule; online, a row expires then)
+    edge = [u for (u,) in sql("select user_id from features.fv_user_activity group by user_id "
+                              "having max(feature_ts) filter (where feature_ts <= ?) = ? order by 1 limit 10",
+                              [as_of, as_of - timedelta(days=1)])]
+    assert edge
+    spine = pd.DataFrame({"user_id": users + ["nobody"] + edge, "as_of": as_of})
     historical = get_historical_features(spine, ["fv_user_activity"])
-    live = get_online_features(spine, ["fv_user_activity"], now=as_of + timedelta(seconds=1))
-    assert list(live.columns) == ["user_id", *feature_views()["fv_user_activity"].features]
-    for column in live.columns[1:]:
-        assert [None if pd.isna(v) else v for v in live[column]] == \
-            [None if pd.isna(v) else v for v in historical[column]], column
-    assert live.iloc[-1, 1:].isna().all()
+    live = get_online_features(spine, ["fv_user_activity"], now=as_of)
+    features = list(feature_views()["fv_user_activity"].features)
+    # the spine's own columns are kept, as get_historical_features keeps them: one-line switch
+    assert list(live.columns) == ["user_id", "as_of", *features] == list(historical.columns)
+    same = len(users) + 1
+    for column in features:
+        assert [None if pd.isna(v) else v for v in live[column][:same]] == \
+            [None if pd.isna(v) else v for v in historical[column][:same]], column
+    assert live.iloc[len(users)][features].isna().all()
+    assert historical.item_views_1d[same:].notna().all() and live[features][same:].isna().all().all()
 
 
 def test_online_store_never_serves_an_expired_value(online, sql):
@@ -304,6 +325,56 @@ def test_online_lookups_refuse_bad_requests(online, tmp_path, monkeypatch):
         store.lookup(["u1"], ["fv_user_activity:spend_7d", "fv_product_popularity:revenue_7d"])
     with pytest.raises(ValueError, match="no column item_id"):
         store.lookup({"user_id": ["u1"]}, ["fv_product_popularity"])
+    # the store's ids are text, as the warehouse's: an integer would silently find nothing
+    with pytest.raises(ValueError, match=r"user_id ids are text in this store; got 42 \(int\)"):
+        store.lookup([42], ["fv_user_activity"])
+    with pytest.raises(ValueError, match="already has a column named spend_7d"):
+        get_online_features(pd.DataFrame({"user_id": ["u1"], "spend_7d": [1.0]}),
+                            ["fv_user_activity:spend_7d"])
+    with pytest.raises(ValueError, match="not a time"):
+        store.lookup(["u1"], ["fv_user_activity"], now="yesterday-ish")
+
+
+def test_online_lookups_take_what_historical_lookups_take(online, sql):
+    materialize(as_of=online)
+    [(user,)] = sql("select user_id from features.fv_user_activity_latest order by user_id limit 1")
+    asked = ["fv_user_activity:spend_7d"]
+    # null ids match nothing (as in the point-in-time join) instead of failing the whole lookup
+    rows = get_online_features([user, None, float("nan")], asked, now=str(online))
+    assert rows.spend_7d.notna().tolist() == [True, False, False]
+    # one id, alone or as a dict's value, is a list of one, not a string's characters
+    assert len(get_online_features(user, asked, now=online)) == 1
+    assert get_online_features({"user_id": user}, asked, now=online).user_id.tolist() == [user]
+    # no entities: no rows, as with an empty spine
+    empty = get_online_features(pd.DataFrame({"user_id": [], "as_of": []}), asked)
+    assert len(empty) == 0 and list(empty.columns) == ["user_id", "as_of", "spend_7d"]
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database at all", "old"])
+def test_an_unreadable_online_store_says_to_materialize_again(tmp_path, content):
+    path = tmp_path / "store.sqlite"
+    if content == "old":  # a store written before the catalog had its clock columns
+        import sqlite3
+        con = sqlite3.connect(path)
+        con.execute("create table keel_feature_views (view text, entity text, features text)")
+        con.commit()
+        con.close()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(RuntimeError, match="not an online store this Keel can read.*keel materialize"):
+        OnlineStore(path).lookup(["u1"], ["fv_user_activity"])
+
+
+def test_materialize_as_of_a_past_instant_leaves_the_built_latest_values_alone(online, sql):
+    latest = "select count(*), sum(hash(user_id, feature_ts)) from features.fv_user_activity_latest"
+    before = sql(latest)
+    counts = materialize(as_of=online - timedelta(days=3))
+    assert sql(latest) == before  # `keel score` reads this table: it still describes the newest day
+    # and the store holds what the latest-values model gives at that instant
+    as_of = online - timedelta(days=3)  # a daily row holds for its day: (as_of - 1 day, as_of]
+    [(n,)] = sql("select count(distinct user_id) from features.fv_user_activity "
+                 "where feature_ts > ? and feature_ts <= ?", [as_of - timedelta(days=1), as_of])
+    assert counts["fv_user_activity"] == n
 
 
 # -- incremental feature views -------------------------------------------------------------------
