@@ -11,6 +11,8 @@ models use, rendered by dbt, so a notebook and a dbt model can never disagree on
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,7 +20,7 @@ from functools import lru_cache
 import duckdb
 import pandas as pd
 
-from keel.project import compile_sql, manifest, relation_name
+from keel.project import compile_sql, manifest, relation_name, render_stamp, rendered_cache_dir
 from keel.warehouse import connect
 
 # Names that reach SQL from a caller are checked against this before use; feature and view names
@@ -48,6 +50,7 @@ class FeatureView:
     descriptions: dict[str, str]
     relation: str          # quoted "database"."schema"."table", as dbt built it
     latest_relation: str   # the view's latest-values model (what the online store holds)
+    ad_hoc: bool = False   # a relation given by the caller, not a declared view (ad_hoc_view)
 
 
 def feature_views() -> dict[str, FeatureView]:
@@ -104,18 +107,92 @@ def choose(features, catalog: dict[str, tuple[str, ...]]) -> dict[str, list[str]
 
 
 def resolve(features) -> list[tuple[FeatureView, list[str]]]:
-    """Like choose(), against the project's feature views: [(view, [features])]."""
-    known = feature_views()
-    chosen = choose(features, {name: v.features for name, v in known.items()})
-    return [(known[name], fs) for name, fs in chosen.items()]
+    """Like choose(), against the project's feature views: [(view, [features])]. An item may also
+    be an ad-hoc view, as the macro takes one (see ad_hoc_view); those come after the others."""
+    items = [features] if isinstance(features, str | dict) else features
+    if items is None or not len(items):
+        choose(items, {})  # its error: no features asked for
+    named = [f for f in items if not isinstance(f, dict)]
+    out = []
+    if named:
+        known = feature_views()
+        chosen = choose(named, {name: v.features for name, v in known.items()})
+        out = [(known[name], fs) for name, fs in chosen.items()]
+    out += [(v, list(v.features)) for v in map(ad_hoc_view, (f for f in items if isinstance(f, dict)))]
+    seen: dict[str, str] = {}
+    for view, fs in out:
+        for f in fs:
+            if seen.setdefault(f, view.name) != view.name:
+                raise ValueError(f"feature {f} is in both {seen[f]} and {view.name}; ask for one of them")
+    return out
+
+
+_AD_HOC_KEYS = ("relation", "entity", "timestamp", "ttl", "features")
+_RELATION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+_TTL = re.compile(r"^[0-9]+ [A-Za-z]+$")
+
+
+def ad_hoc_view(item: dict) -> FeatureView:
+    """A relation that is not a declared feature view, given as the point_in_time_join macro takes
+    one: {relation, entity, timestamp, ttl ('30 days'), features}. For one-off analyses and
+    bench/; its names are checked here, as they go into SQL."""
+    if set(item) != set(_AD_HOC_KEYS):
+        raise ValueError(f"an ad-hoc view has exactly the keys {', '.join(_AD_HOC_KEYS)}; "
+                         f"this one has {', '.join(map(str, item))}")
+    features = item["features"]
+    if isinstance(features, str) or not len(features):
+        raise ValueError("an ad-hoc view's features are a non-empty list of column names")
+    bad = [repr(n) for n in (item["entity"], item["timestamp"], *features)
+           if not (isinstance(n, str) and IDENTIFIER.match(n))]
+    if not _RELATION.match(str(item["relation"])):
+        bad.append(f"relation {item['relation']!r}")
+    if not _TTL.match(str(item["ttl"])):
+        bad.append(f"ttl {item['ttl']!r} (not like '30 days')")
+    if bad:
+        raise ValueError(f"ad-hoc view: not plain names: {', '.join(bad)}")
+    return FeatureView(name=str(item["relation"]), entity=item["entity"], timestamp=item["timestamp"],
+                       ttl=str(item["ttl"]), owner="", features=tuple(features), descriptions={},
+                       relation=str(item["relation"]), latest_relation="", ad_hoc=True)
+
+
+def _jinja_item(view: FeatureView, features: list[str]) -> str:
+    """The view's part of the macro's `features` list: 'view:feature' items, or an ad-hoc dict."""
+    if not view.ad_hoc:
+        return ", ".join(repr(f"{view.name}:{f}") for f in features)
+    return (f"{{'relation': {view.relation!r}, 'entity': {view.entity!r}, 'timestamp': {view.timestamp!r}, "
+            f"'ttl': {view.ttl!r}, 'features': {list(view.features)!r}}}")
+
+
+def point_in_time_sql(views: list[tuple[FeatureView, list[str]]], timestamp: str) -> str:
+    """The point-in-time join of SPINE_RELATION for resolved `views`, as get_historical_features
+    runs it (rendered once, then kept: see _point_in_time_sql)."""
+    items = tuple(_jinja_item(v, fs) for v, fs in views)
+    definitions = tuple((v.name, v.entity, v.timestamp, v.ttl, v.features, v.relation) for v, _ in views)
+    return _point_in_time_sql(items, timestamp, definitions)
 
 
 @lru_cache(maxsize=64)
-def _point_in_time_sql(features: tuple[str, ...], timestamp: str, definitions: tuple) -> str:
-    """The macro rendered once per request and view definitions (dbt's compile costs a second or
-    more, and rewrites the manifest); `definitions` is only part of the cache key."""
-    listed = ", ".join(repr(f) for f in features)
-    return compile_sql(f"{{{{ point_in_time_join('{SPINE_RELATION}', '{timestamp}', [{listed}]) }}}}")
+def _point_in_time_sql(items: tuple[str, ...], timestamp: str, definitions: tuple) -> str:
+    """The macro rendered for a request: by dbt (its import and compile take seconds, and rewrite
+    the manifest) once, then from a file under dbt's target/ keyed by the request, the views'
+    definitions and the project's macros, vars and dbt versions (project.render_stamp), so a new
+    process (a training script run again) does not import dbt at all."""
+    key = hashlib.sha256(repr((items, timestamp, definitions, render_stamp())).encode()).hexdigest()
+    path = rendered_cache_dir() / f"point_in_time_{key[:32]}.sql"
+    try:
+        return path.read_text()
+    except OSError:
+        pass
+    listed = ", ".join(items)
+    sql = compile_sql(f"{{{{ point_in_time_join('{SPINE_RELATION}', '{timestamp}', [{listed}]) }}}}")
+    try:  # written aside and renamed: a reader never sees half a file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(sql)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only project: render again next time
+    return sql
 
 
 def get_historical_features(
@@ -123,17 +200,20 @@ def get_historical_features(
 ) -> pd.DataFrame:
     """The spine with, for each row, feature values as they were known at its `timestamp`.
 
-    `spine` needs the entity column of every view asked for and the `timestamp` column; other
-    columns (a label, say) are kept. One output row per spine row, in the spine's order; a row
-    whose entity has no feature row within a view's ttl gets nulls for that view. Naive times are
-    taken as UTC, and the `timestamp` column comes back as naive UTC, as the warehouse holds times.
+    `features`: 'view' (all its features) and 'view:feature' items, and ad-hoc views (a dict,
+    see ad_hoc_view) for a table that is not a declared feature view. `spine` needs the entity
+    column of every view asked for and the `timestamp` column; other columns (a label, say) are
+    kept. One output row per spine row, in the spine's order; a row whose entity has no feature row
+    within a view's ttl gets nulls for that view. Naive times are taken as UTC, and the
+    `timestamp` column comes back as naive UTC, as the warehouse holds times.
+
+    The first call for a request renders the macro with dbt (seconds: dbt's import and compile);
+    later calls, in this process or a new one, read the render kept under target/.
     """
     views = resolve(features)
     frame = _checked_spine(spine, [v.entity for v, _ in views], timestamp)
     refuse_feature_columns(frame.columns, [f for _, fs in views for f in fs], "spine")
-    asked = tuple(f"{v.name}:{f}" for v, fs in views for f in fs)
-    definitions = tuple((v.name, v.entity, v.timestamp, v.ttl, v.features, v.relation) for v, _ in views)
-    sql = _point_in_time_sql(asked, timestamp, definitions)
+    sql = point_in_time_sql(views, timestamp)
     frame[_ROW] = range(len(frame))
     with connect() as con:
         try:

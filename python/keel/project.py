@@ -83,6 +83,33 @@ def compile_sql(jinja_sql: str, dbt_vars: dict | None = None) -> str:
     return result.result.results[0].node.compiled_code
 
 
+def render_stamp() -> tuple:
+    """What SQL rendered from the project's macros depends on besides the request itself: the
+    macro files, dbt_project.yml (vars), profiles.yml and the target chosen, dbt's versions.
+    Stat calls only (no dbt import): a key for keeping renders across processes."""
+    root = project_dir()
+    files = [root / "dbt_project.yml", root / "profiles.yml", *sorted((root / "macros").rglob("*.sql"))]
+    if (root / "dbt_packages").is_dir():
+        files += sorted((root / "dbt_packages").rglob("*.sql"))
+    stats = tuple((str(f.relative_to(root)), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    return stats, os.environ.get("KEEL_TARGET", ""), _dbt_versions()
+
+
+@lru_cache(maxsize=1)
+def _dbt_versions() -> tuple[str, ...]:
+    """dbt's installed packages and versions, by their dist-info folders beside dbt (without
+    importing dbt; importlib.metadata takes ~30 ms, on get_historical_features's path)."""
+    from importlib.util import find_spec
+
+    site = Path(next(iter(find_spec("dbt").submodule_search_locations))).parent
+    return tuple(sorted(p.name for p in site.glob("dbt_*.dist-info")))
+
+
+def rendered_cache_dir() -> Path:
+    """Where renders of the project's macros are kept between processes (dbt's target/)."""
+    return project_dir() / "target" / "keel_rendered"
+
+
 def manifest_path() -> Path:
     """dbt's manifest (target/manifest.json), parsing the project first if it has none yet."""
     path = project_dir() / "target" / "manifest.json"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -247,9 +249,47 @@ def test_historical_features_refuse_bad_requests_with_one_clear_line(built):
     # with the old values under the feature's name
     with pytest.raises(ValueError, match="already has a column named spend_7d"):
         get_historical_features(spine.assign(spend_7d=1.0), ["fv_user_activity:spend_7d"])
+    with pytest.raises(ValueError, match=r"not plain names: relation 'features.t; drop'"):
+        get_historical_features(spine, [{"relation": "features.t; drop", "entity": "user_id",
+                                         "timestamp": "ts", "ttl": "1 day", "features": ["x"]}])
+    with pytest.raises(ValueError, match="an ad-hoc view has exactly the keys"):
+        get_historical_features(spine, [{"relation": "features.t"}])
     # the views' keys are text: integer ids would fail in DuckDB's comparison
     with pytest.raises(ValueError, match=r"entity columns \(user_id int64\) do not match"):
         get_historical_features(spine.assign(user_id=[1]), ["fv_user_activity"])
+
+
+def test_a_new_process_reads_the_kept_render_without_importing_dbt(tmp_path):
+    path = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create schema features")
+    con.execute("create table features.t as select * from (values ('a', timestamp '2026-01-01', 1.0), "
+                "('a', timestamp '2026-01-02', 2.0), ('b', timestamp '2026-01-01', 3.0)) as t(k, ts, x)")
+    con.close()
+    # an ad-hoc view (a table no model declares), so the test needs no build
+    script = (
+        "import sys, pandas as pd\n"
+        "from keel.features import get_historical_features\n"
+        "spine = pd.DataFrame({'k': ['a', 'a', 'b', 'c'], 'as_of': ['2026-01-01 12:00', '2026-01-03', "
+        "'2026-01-03', '2026-01-03']})\n"
+        "view = {'relation': 'features.t', 'entity': 'k', 'timestamp': 'ts', 'ttl': '1 day',\n"
+        "        'features': ['x']}\n"
+        "frame = get_historical_features(spine, [view], timestamp='as_of')\n"
+        "print(frame.x.tolist(), 'dbt.cli' in sys.modules)\n"
+    )
+
+    def run() -> str:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env={**os.environ, WAREHOUSE_ENV: str(path)})
+        return done.stdout.strip()
+
+    # a row exactly one ttl old is taken (a at 01-03 gets 01-02's 2.0); b's is two days old
+    first = run()
+    assert first.startswith("[1.0, 2.0, nan, nan]")
+    assert run() == "[1.0, 2.0, nan, nan] False"  # the render kept under target/: no dbt
+    macro = Path(__file__).parents[2] / "macros" / "point_in_time.sql"
+    os.utime(macro)  # an edited macro is rendered again
+    assert run() == "[1.0, 2.0, nan, nan] True"
 
 
 # -- the online store ----------------------------------------------------------------------------
