@@ -390,8 +390,8 @@ def online(calls: int, warmup: int, feast: bool, seed: int = 0) -> dict:
         _json_run([sys.executable, __file__, "--pit-setup"])
     import numpy as np
 
-    from keel.features import FeatureView
-    from keel.online_store import OnlineStore, _epoch_us, _write_store
+    from keel.features import FeatureView, get_online_features
+    from keel.online_store import ONLINE_STORE_ENV, OnlineStore, _epoch_us, _write_store
     from keel.warehouse import WAREHOUSE_ENV, connect
 
     os.environ[WAREHOUSE_ENV] = str(TABLE_DB)
@@ -422,8 +422,11 @@ def online(calls: int, warmup: int, feast: bool, seed: int = 0) -> dict:
               "latest_query_seconds": round(query_seconds, 2), "calls": calls, "warmup": warmup,
               "load": _load()}
     print(f"keel lookups ({result['load']})", flush=True)
-    for kind in ("lookup", "frame"):
-        call = getattr(store, kind)
+    os.environ[ONLINE_STORE_ENV] = str(ONLINE_STORE)
+    # the store's reader (dicts; what serving calls), its DataFrame, and the documented Python API
+    # (a DataFrame, through the process's default reader of KEEL_ONLINE_STORE)
+    calls_by_kind = {"lookup": store.lookup, "frame": store.frame, "get_online_features": get_online_features}
+    for kind, call in calls_by_kind.items():
         for k in keys[:warmup]:
             call([k], ["fv_bench"])
         ns = np.empty(calls, dtype=np.int64)
@@ -449,7 +452,7 @@ def online(calls: int, warmup: int, feast: bool, seed: int = 0) -> dict:
         result["feast"] = _json_run([FEAST_PYTHON, "-u", FEAST_DIR / "feast_online.py", "--data", PIT_DATA,
                                      "--calls", calls, "--warmup", warmup, "--seed", seed])
         print(f"  feast get_online_features().to_dict(): {result['feast']}")
-        for kind in ("lookup", "frame"):
+        for kind in calls_by_kind:
             feast_ms, keel_ms = result["feast"], result[kind]
             print(f"  feast / keel {kind}: p50 {feast_ms['p50_ms'] / keel_ms['p50_ms']:.1f}x, "
                   f"p99 {feast_ms['p99_ms'] / keel_ms['p99_ms']:.1f}x")

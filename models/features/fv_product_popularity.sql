@@ -7,9 +7,12 @@
     )
 }}
 
-{#- One row per product per day from its first event until `feature_window_days` after its last:
-    popularity and conversion as known at the end of that day (feature_ts = the next midnight,
-    UTC). Incremental like fv_user_activity. -#}
+{#- One row per product per day from its first event until `feature_window_days` - 1 days after
+    its last: popularity and conversion as known at the end of that day (feature_ts = the next
+    midnight, UTC); each row holds for its day (ttl 1 day in the yml). Incremental: a run writes
+    the days from the first one new logs touch and reads the `feature_window_days` - 1 days before
+    them as context (window functions). Products are few, so there is no sliding path as in
+    fv_user_activity: a new day costs about a window's days of products, not the history. -#}
 {%- set window = var('feature_window_days') %}
 {%- set days = days_to_write(ref('product_activity_daily'), 'activity_day') %}
 {%- set first_output = days.first if days else none %}

@@ -109,12 +109,21 @@ def cmd_dbt(args: argparse.Namespace) -> int:
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    from keel.online_store import materialize, store_path
+    from keel.online_store import materialize, newest_feature_times, store_path
 
     rows = materialize(as_of=args.as_of)
     views = ", ".join(f"{view} {n:,}" for view, n in rows.items())
     when = f"as of {args.as_of:%Y-%m-%d %H:%M:%S} UTC" if args.as_of else "as of now"
     console.print(f"online store {store_path()} ({when}): {views} rows")
+    empty = [view for view, n in rows.items() if not n]
+    if empty:
+        # logs that end in the past (a replay, simulated data) have nothing live "now"
+        newest = {v: t for v, t in newest_feature_times().items() if v in empty and t is not None}
+        if newest:
+            latest = f"{max(newest.values()):%Y-%m-%d %H:%M:%S}"
+            console.print(f"[yellow]no live rows in {', '.join(empty)}[/]: values older than a view's ttl "
+                          f"are not served, and the newest feature rows are from {latest}. "
+                          f"For logs that end in the past: keel materialize --as-of '{latest}'")
     return 0
 
 

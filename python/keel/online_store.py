@@ -113,6 +113,13 @@ def materialize(as_of: datetime | None = None) -> dict[str, int]:
     return {name: t.num_rows for name, t in tables.items()}
 
 
+def newest_feature_times() -> dict[str, datetime | None]:
+    """Each feature view's newest feature time in the warehouse: what `--as-of` can replay."""
+    with connect() as con:
+        return {v.name: con.execute(f"select max({v.timestamp}) from {v.relation}").fetchone()[0]
+                for v in feature_views().values()}
+
+
 def _write_store(path: Path, views: list[FeatureView], tables: dict[str, pa.Table],
                  as_of_us: int, materialized_at_us: int) -> None:
     """Write a complete store to a temporary file, then rename it over `path` (atomic)."""

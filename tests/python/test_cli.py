@@ -33,6 +33,11 @@ def test_run_goes_from_logs_to_a_summary(tmp_path):
     assert again.returncode == 0
     assert "0 new batches" in again.stderr and "already ingested" in again.stderr
 
+    # the simulated logs (January 2026) are long expired "now": an empty store says how to replay
+    now = _keel("materialize", warehouse=tmp_path / "wh" / "keel.duckdb")
+    assert now.returncode == 0 and "fv_user_activity 0" in now.stderr, now.stderr
+    assert "no live rows in" in now.stderr and "keel materialize --as-of '2026-01-0" in now.stderr
+
 
 def test_user_errors_are_one_line_without_a_traceback(tmp_path):
     wh = tmp_path / "wh" / "keel.duckdb"

@@ -38,9 +38,32 @@ def test_every_feature_view_declares_entity_timestamp_ttl_owner_and_described_fe
 
 # -- the training set: no leakage ----------------------------------------------------------------
 
-# Each feature recomputed straight from stg_events with only events before as_of: a formulation
-# independent of the daily models and window functions the feature views use.
-RECOMPUTED = """
+# Every feature recomputed straight from stg_events with only events before as_of: a formulation
+# independent of the daily models and window functions the feature views use. days_ago 0 is the
+# day before as_of (as_of is a midnight). Sessions count once per day they have events in, and a
+# cart session converts when it has a purchase that day (the view's documented rules).
+_COUNTED = {"item_views": "view_item", "add_to_carts": "add_to_cart", "purchases": "purchase",
+            "page_views": "page_view"}
+_WINDOWS = {"item_views": (1, 7, 30), "add_to_carts": (1, 7, 30), "purchases": (1, 7, 30),
+            "page_views": (7, 30), "spend": (1, 7, 30), "sessions": (7, 30), "distinct_categories": (7, 30)}
+_RECOMPUTED_COLUMNS = {
+    **{f"{m}_{w}d": f"count(*) filter (where b.event_name = '{e}' and b.days_ago < {w})"
+       for m, e in _COUNTED.items() for w in _WINDOWS[m]},
+    **{f"spend_{w}d": f"cast(coalesce(sum(cast(b.value as decimal(18, 2))) filter "
+                      f"(where b.event_name = 'purchase' and b.days_ago < {w}), 0) as double)"
+       for w in (1, 7, 30)},
+    **{f"sessions_{w}d": f"count(distinct concat(b.session_id, '|', b.days_ago)) "
+                         f"filter (where b.days_ago < {w})" for w in (7, 30)},
+    **{f"distinct_categories_{w}d": f"count(distinct b.item_category) filter (where b.days_ago < {w})"
+       for w in (7, 30)},
+    "cart_sessions_30d": "any_value(c.carts)",
+    "converted_cart_sessions_30d": "any_value(c.converted)",
+    "cart_abandonment_rate_30d": "any_value(1 - c.converted / nullif(c.carts, 0))",
+    "days_since_last_visit": "min(b.days_ago)",
+    "days_since_last_purchase":
+        "min(b.days_ago) filter (where b.event_name = 'purchase' and b.days_ago < 30)",
+}
+RECOMPUTED = f"""
 with sample as (
     select user_id, as_of
     from training.train_purchase_propensity
@@ -53,31 +76,26 @@ before as (
     from sample as s
     join staging.stg_events as e on e.user_id = s.user_id and e.event_ts < s.as_of
 ),
-sessions as (
-    select user_id, as_of, session_id, max(days_ago) as days_ago,
+session_days as (
+    select user_id, as_of, session_id, days_ago,
            bool_or(event_name = 'add_to_cart') as has_cart, bool_or(event_name = 'purchase') as has_purchase
     from before where days_ago < 30
     group by all
+),
+carts as (
+    select user_id, as_of, count(*) filter (where has_cart) as carts,
+           count(*) filter (where has_cart and has_purchase) as converted
+    from session_days group by all
 )
 select
     s.user_id, s.as_of,
-    count(*) filter (where b.event_name = 'view_item' and b.days_ago < 7) as item_views_7d,
-    count(*) filter (where b.event_name = 'add_to_cart' and b.days_ago < 1) as add_to_carts_1d,
-    count(*) filter (where b.event_name = 'purchase' and b.days_ago < 30) as purchases_30d,
-    cast(coalesce(sum(cast(b.value as decimal(18, 2)))
-                  filter (where b.event_name = 'purchase' and b.days_ago < 30), 0) as double) as spend_30d,
-    count(distinct b.item_category) filter (where b.days_ago < 30) as distinct_categories_30d,
-    min(b.days_ago) as days_since_last_visit,
-    min(b.days_ago) filter (where b.event_name = 'purchase' and b.days_ago < 30) as days_since_last_purchase,
-    (select 1 - count(*) filter (where x.has_cart and x.has_purchase)
-                / nullif(count(*) filter (where x.has_cart), 0)
-     from sessions as x where x.user_id = s.user_id and x.as_of = s.as_of) as cart_abandonment_rate_30d
+    {", ".join(f"{sql} as {name}" for name, sql in _RECOMPUTED_COLUMNS.items())}
 from sample as s
 left join before as b on b.user_id = s.user_id and b.as_of = s.as_of
+left join carts as c on c.user_id = s.user_id and c.as_of = s.as_of
 group by all
 """
-CHECKED = ("item_views_7d", "add_to_carts_1d", "purchases_30d", "spend_30d", "distinct_categories_30d",
-           "days_since_last_visit", "days_since_last_purchase", "cart_abandonment_rate_30d")
+CHECKED = tuple(_RECOMPUTED_COLUMNS)
 
 
 def _double_encodings(con, schema: str) -> dict[str, set[str]]:
