@@ -121,9 +121,10 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         newest = {v: t for v, t in newest_feature_times().items() if v in empty and t is not None}
         if newest:
             latest = f"{max(newest.values()):%Y-%m-%d %H:%M:%S}"
+            each = ", ".join(f"{v} {t:%Y-%m-%d %H:%M}" for v, t in newest.items())
             console.print(f"[yellow]no live rows in {', '.join(empty)}[/]: values older than a view's ttl "
-                          f"are not served, and the newest feature rows are from {latest}. "
-                          f"For logs that end in the past: keel materialize --as-of '{latest}'")
+                          f"are not served; the newest feature rows are {each}. For logs that end in "
+                          f"the past, materialize the instant they end: keel materialize --as-of '{latest}'")
     return 0
 
 

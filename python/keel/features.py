@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -21,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from keel.project import compile_sql, manifest, relation_name, render_stamp, rendered_cache_dir
-from keel.warehouse import connect
+from keel.warehouse import connect, warehouse_path
 
 # Names that reach SQL from a caller are checked against this before use; feature and view names
 # are also checked against the manifest.
@@ -171,24 +172,28 @@ def point_in_time_sql(views: list[tuple[FeatureView, list[str]]], timestamp: str
     return _point_in_time_sql(items, timestamp, definitions)
 
 
-@lru_cache(maxsize=64)
 def _point_in_time_sql(items: tuple[str, ...], timestamp: str, definitions: tuple) -> str:
     """The macro rendered for a request: by dbt (its import and compile take seconds, and rewrite
     the manifest) once, then from a file under dbt's target/ keyed by the request, the views'
-    definitions and the project's macros, vars and dbt versions (project.render_stamp), so a new
-    process (a training script run again) does not import dbt at all."""
+    definitions and everything the render depends on (project.render_stamp), so a new process (a
+    training script run again) does not import dbt at all. The file ends with its key: a file cut
+    short (a crash while writing) is rendered again, never run."""
     key = hashlib.sha256(repr((items, timestamp, definitions, render_stamp())).encode()).hexdigest()
     path = rendered_cache_dir() / f"point_in_time_{key[:32]}.sql"
+    trailer = f"\n-- keel render {key}\n"
     try:
-        return path.read_text()
+        kept = path.read_text()
+        if kept.endswith(trailer):
+            return kept[: -len(trailer)]
     except OSError:
         pass
     listed = ", ".join(items)
     sql = compile_sql(f"{{{{ point_in_time_join('{SPINE_RELATION}', '{timestamp}', [{listed}]) }}}}")
-    try:  # written aside and renamed: a reader never sees half a file
+    try:  # written aside under a name of its own and renamed: a reader never sees half a file
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(sql)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(sql + trailer)
         os.replace(tmp, path)
     except OSError:
         pass  # a read-only project: render again next time
@@ -218,12 +223,16 @@ def get_historical_features(
     with connect() as con:
         try:
             return run_join(con, sql, frame)
-        except (duckdb.ConversionException, duckdb.BinderException) as e:
-            # an entity column of another type than the view's key (ints against text ids, say)
-            keys = ", ".join(f"{c} {frame[c].dtype}" for c in dict.fromkeys(v.entity for v, _ in views))
+        except (duckdb.ConversionException, duckdb.BinderException, duckdb.CatalogException) as e:
             error = str(e).splitlines()[0]
-            raise ValueError(f"the spine's entity columns ({keys}) do not match the feature views' "
-                             f"keys: {error}") from None
+            if isinstance(e, duckdb.ConversionException) or "Cannot compare" in error:
+                # an entity column of another type than the view's key (text ids against ints, say)
+                keys = ", ".join(f"{c} {frame[c].dtype}" for c in dict.fromkeys(v.entity for v, _ in views))
+                raise ValueError(f"the spine's entity columns ({keys}) do not match the feature views' "
+                                 f"keys: {error}") from None
+            # a view not built in this warehouse, an ad-hoc view's missing column
+            raise ValueError(f"the point-in-time join could not run: {error} (is every view built in "
+                             f"{warehouse_path()}? `keel dbt build` builds them)") from None
 
 
 def refuse_feature_columns(columns, features: list[str], what: str) -> None:

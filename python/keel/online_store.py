@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -106,7 +107,7 @@ def materialize(as_of: datetime | None = None) -> dict[str, int]:
                 ).to_arrow_table()
             except Exception as e:  # duckdb.CatalogException and friends: not built yet
                 if "does not exist" in str(e):
-                    raise RuntimeError(f"{view.latest_relation} is not built yet: "
+                    raise RuntimeError(f"{view.name} or {view.name}_latest is not built yet: "
                                        "run `keel dbt build`") from None
                 raise
     _write_store(store_path(), views, tables, as_of_us, materialized_at_us)
@@ -288,18 +289,33 @@ def _moment(now) -> datetime | None:
 
 def _key(value, entity: str, key_type: str):
     """An id as the store holds it (the entity column's SQLite type); None for a null id, which
-    matches nothing, as a null entity gets nulls in the point-in-time join. An id of another
-    type is refused: the store would silently find nothing, and the warehouse refuses it too."""
+    matches nothing, as a null entity gets nulls in the point-in-time join. Ids convert as the
+    warehouse compares them (a whole number for integer keys, also as text or a float: a pandas
+    integer column with a null is float; an integer for text keys, as its digits); anything else
+    is refused, since the store would silently find nothing."""
     if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
         return None
-    if key_type == "integer" and isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if key_type == "real" and isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if isinstance(value, bool):
+        pass
+    elif key_type == "text":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, numbers.Integral):
+            return str(int(value))
+    elif key_type == "integer":
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            return int(value)
+        if isinstance(value, str) and _WHOLE.match(value):
+            return int(value)
+    elif key_type == "real" and isinstance(value, numbers.Real):
         return float(value)
-    if key_type == "text" and isinstance(value, str):
-        return value
     kind = {"integer": "integers", "real": "numbers", "text": "text"}.get(key_type, key_type)
     raise ValueError(f"{entity} ids are {kind} in this store; got {value!r} ({type(value).__name__})")
+
+
+_WHOLE = re.compile(r"^\s*[-+]?[0-9]+\s*$")
 
 
 def _entity_columns(entities, needed: list[str]) -> dict[str, list]:

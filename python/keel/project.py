@@ -84,15 +84,20 @@ def compile_sql(jinja_sql: str, dbt_vars: dict | None = None) -> str:
 
 
 def render_stamp() -> tuple:
-    """What SQL rendered from the project's macros depends on besides the request itself: the
-    macro files, dbt_project.yml (vars), profiles.yml and the target chosen, dbt's versions.
-    Stat calls only (no dbt import): a key for keeping renders across processes."""
+    """What SQL rendered from the project depends on besides the request itself: every file dbt
+    parses for it (models' SQL and yml, where feature views declare their meta; macros;
+    dbt_project.yml's vars; profiles.yml; installed packages), the target and warehouse file
+    (relation names carry the database), and dbt's versions. Stat calls only, no dbt import (~2 ms):
+    a key for keeping renders across processes, which also catches a manifest not yet re-parsed."""
     root = project_dir()
-    files = [root / "dbt_project.yml", root / "profiles.yml", *sorted((root / "macros").rglob("*.sql"))]
-    if (root / "dbt_packages").is_dir():
-        files += sorted((root / "dbt_packages").rglob("*.sql"))
+    files = [root / "dbt_project.yml", root / "profiles.yml"]
+    for folder in ("models", "macros", "dbt_packages"):
+        if (root / folder).is_dir():
+            files += sorted(f for f in (root / folder).rglob("*") if f.suffix in (".sql", ".yml", ".yaml"))
     stats = tuple((str(f.relative_to(root)), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    return stats, os.environ.get("KEEL_TARGET", ""), _dbt_versions()
+    from keel.warehouse import warehouse_path
+
+    return stats, os.environ.get("KEEL_TARGET", ""), str(warehouse_path()), _dbt_versions()
 
 
 @lru_cache(maxsize=1)

@@ -286,6 +286,8 @@ def create_app(catalog_path: Path | None = None, online_path: Path | None = None
                 found = store.lookup({entity: [str(e) for e in body.entities]}, refs)
             except (FileNotFoundError, RuntimeError) as e:  # no store, or not one this Keel reads
                 raise HTTPException(503, str(e)) from None
+            except ValueError as e:  # ids the store's key cannot hold
+                raise HTTPException(422, f"entities: {e}") from None
             unknown = [r[entity] for r in found if all(r[f] is None for f in features)]
             if unknown:
                 raise HTTPException(404, f"no live features for {entity} {', '.join(map(str, unknown[:10]))}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -278,13 +279,20 @@ def test_historical_features_refuse_bad_requests_with_one_clear_line(built):
 
 
 def test_a_new_process_reads_the_kept_render_without_importing_dbt(tmp_path):
+    # a project of its own (the macros and settings: an ad-hoc view needs no models), so the
+    # renders kept and the macro touched below are not the checkout's
+    root = Path(__file__).parents[2]
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml"):
+        shutil.copy(root / name, project / name)
+    shutil.copytree(root / "macros", project / "macros")
     path = tmp_path / "wh.duckdb"
     con = duckdb.connect(str(path))
     con.execute("create schema features")
     con.execute("create table features.t as select * from (values ('a', timestamp '2026-01-01', 1.0), "
                 "('a', timestamp '2026-01-02', 2.0), ('b', timestamp '2026-01-01', 3.0)) as t(k, ts, x)")
     con.close()
-    # an ad-hoc view (a table no model declares), so the test needs no build
     script = (
         "import sys, pandas as pd\n"
         "from keel.features import get_historical_features\n"
@@ -292,22 +300,26 @@ def test_a_new_process_reads_the_kept_render_without_importing_dbt(tmp_path):
         "'2026-01-03', '2026-01-03']})\n"
         "view = {'relation': 'features.t', 'entity': 'k', 'timestamp': 'ts', 'ttl': '1 day',\n"
         "        'features': ['x']}\n"
-        "frame = get_historical_features(spine, [view], timestamp='as_of')\n"
-        "print(frame.x.tolist(), 'dbt.cli' in sys.modules)\n"
+        "frame = get_historical_features(spine, [view])\n"
+        "print(frame.x.tolist(), 'dbt' in sys.modules)\n"
     )
 
     def run() -> str:
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                              env={**os.environ, WAREHOUSE_ENV: str(path)})
+                              cwd=tmp_path, env={**os.environ, WAREHOUSE_ENV: str(path),
+                                                 "KEEL_PROJECT_DIR": str(project)})
         return done.stdout.strip()
 
     # a row exactly one ttl old is taken (a at 01-03 gets 01-02's 2.0); b's is two days old
-    first = run()
-    assert first.startswith("[1.0, 2.0, nan, nan]")
+    assert run() == "[1.0, 2.0, nan, nan] True"   # nothing kept yet: dbt renders the join
     assert run() == "[1.0, 2.0, nan, nan] False"  # the render kept under target/: no dbt
-    macro = Path(__file__).parents[2] / "macros" / "point_in_time.sql"
-    os.utime(macro)  # an edited macro is rendered again
+    os.utime(project / "macros" / "point_in_time.sql")  # an edited macro is rendered again
     assert run() == "[1.0, 2.0, nan, nan] True"
+    # a render cut short (a crash while writing it) is rendered again, never run
+    [kept] = sorted((project / "target" / "keel_rendered").glob("*.sql"), key=os.path.getmtime)[-1:]
+    kept.write_text(kept.read_text()[:200])
+    assert run() == "[1.0, 2.0, nan, nan] True"
+    assert run() == "[1.0, 2.0, nan, nan] False"
 
 
 # -- the online store ----------------------------------------------------------------------------
@@ -383,9 +395,11 @@ def test_online_lookups_refuse_bad_requests(online, tmp_path, monkeypatch):
         store.lookup(["u1"], ["fv_user_activity:spend_7d", "fv_product_popularity:revenue_7d"])
     with pytest.raises(ValueError, match="no column item_id"):
         store.lookup({"user_id": ["u1"]}, ["fv_product_popularity"])
-    # the store's ids are text, as the warehouse's: an integer would silently find nothing
-    with pytest.raises(ValueError, match=r"user_id ids are text in this store; got 42 \(int\)"):
-        store.lookup([42], ["fv_user_activity"])
+    # the store's ids are text, as the warehouse's: an integer is looked up as its digits (as
+    # DuckDB compares them), anything else would silently find nothing
+    assert store.lookup([42], ["fv_user_activity:spend_7d"]) == [{"user_id": 42, "spend_7d": None}]
+    with pytest.raises(ValueError, match=r"user_id ids are text in this store; got 4.2 \(float\)"):
+        store.lookup([4.2], ["fv_user_activity"])
     with pytest.raises(ValueError, match="already has a column named spend_7d"):
         get_online_features(pd.DataFrame({"user_id": ["u1"], "spend_7d": [1.0]}),
                             ["fv_user_activity:spend_7d"])
@@ -406,6 +420,30 @@ def test_online_lookups_take_what_historical_lookups_take(online, sql):
     # no entities: no rows, as with an empty spine
     empty = get_online_features(pd.DataFrame({"user_id": [], "as_of": []}), asked)
     assert len(empty) == 0 and list(empty.columns) == ["user_id", "as_of", "spend_7d"]
+
+
+def test_online_ids_convert_as_the_warehouse_compares_them(tmp_path):
+    import pyarrow as pa
+
+    from keel.features import FeatureView
+    from keel.online_store import _epoch_us, _write_store
+
+    day = datetime(2026, 1, 1)
+    view = FeatureView(name="v", entity="k", timestamp="feature_ts", ttl="1 day", owner="", features=("x",),
+                       descriptions={}, relation="v", latest_relation="")
+    table = pa.table({"k": [42], "feature_ts": [day], "expires_at_us": [_epoch_us(day + timedelta(days=1))],
+                      "x": [1.0]})
+    _write_store(tmp_path / "s.sqlite", [view], {"v": table}, _epoch_us(day), _epoch_us(day))
+    store = OnlineStore(tmp_path / "s.sqlite")
+    now = day + timedelta(hours=1)
+    # an integer key: a whole number as text or as a float (a pandas integer column with a null
+    # is float) finds the row; nulls and unknown ids find nothing
+    found = store.lookup({"k": [42, "42", 42.0, None, float("nan"), 7]}, ["v"], now=now)
+    assert [r["x"] for r in found] == [1.0, 1.0, 1.0, None, None, None]
+    frame = store.frame(pd.DataFrame({"k": [42, None]}), ["v"], now=now)
+    assert frame.x.tolist()[0] == 1.0 and pd.isna(frame.x.tolist()[1])
+    with pytest.raises(ValueError, match=r"k ids are integers in this store; got 'u1' \(str\)"):
+        store.lookup(["u1"], ["v"], now=now)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a database at all", "old"])
