@@ -179,15 +179,7 @@ def pit_one(config: str, out: str | None, cold: bool = False) -> dict:
     import pyarrow.parquet as pq
 
     import keel.features
-    from keel.features import (
-        _ROW,
-        _checked_spine,
-        get_historical_features,
-        point_in_time_sql,
-        resolve,
-        run_join,
-    )
-    from keel.warehouse import connect
+    from keel.features import get_historical_features, historical_frame, resolve
 
     if cold:
         import tempfile
@@ -199,12 +191,7 @@ def pit_one(config: str, out: str | None, cold: bool = False) -> dict:
     if not statements:
         result = get_historical_features(spine, [BENCH_VIEW], timestamp="event_timestamp")
     else:
-        views = resolve([BENCH_VIEW])
-        frame = _checked_spine(spine, ["entity_id"], "event_timestamp")
-        sql = point_in_time_sql(views, "event_timestamp")
-        frame[_ROW] = range(len(frame))
-        with connect() as con:
-            result = run_join(con, sql, frame, tuple(statements))
+        result = historical_frame(spine, resolve([BENCH_VIEW]), "event_timestamp", tuple(statements))
     seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - cpu0
     peak, hwm = _max_rss_mb(), _hwm_mb()
     imported_dbt = "dbt.cli" in sys.modules

@@ -215,14 +215,19 @@ def get_historical_features(
     The first call for a request renders the macro with dbt (seconds: dbt's import and compile);
     later calls, in this process or a new one, read the render kept under target/.
     """
-    views = resolve(features)
+    return historical_frame(spine, resolve(features), timestamp)
+
+
+def historical_frame(spine, views: list[tuple[FeatureView, list[str]]], timestamp: str,
+                     settings: tuple[str, ...] = ()) -> pd.DataFrame:
+    """get_historical_features for resolved `views`; `settings` as for run_join (bench/)."""
     frame = _checked_spine(spine, [v.entity for v, _ in views], timestamp)
     refuse_feature_columns(frame.columns, [f for _, fs in views for f in fs], "spine")
     sql = point_in_time_sql(views, timestamp)
     frame[_ROW] = range(len(frame))
     with connect() as con:
         try:
-            return run_join(con, sql, frame)
+            return run_join(con, sql, frame, settings)
         except (duckdb.ConversionException, duckdb.BinderException, duckdb.CatalogException) as e:
             error = str(e).splitlines()[0]
             if isinstance(e, duckdb.ConversionException) or "Cannot compare" in error:

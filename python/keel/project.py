@@ -94,7 +94,7 @@ def render_stamp() -> tuple:
     for folder in ("models", "macros", "dbt_packages"):
         if (root / folder).is_dir():
             files += sorted(f for f in (root / folder).rglob("*") if f.suffix in (".sql", ".yml", ".yaml"))
-    stats = tuple((str(f.relative_to(root)), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    stats = tuple((str(f.relative_to(root)), st.st_mtime_ns, st.st_size) for f in files for st in [f.stat()])
     from keel.warehouse import warehouse_path
 
     return stats, os.environ.get("KEEL_TARGET", ""), str(warehouse_path()), _dbt_versions()
