@@ -1,10 +1,11 @@
 {#- Who we would have scored, when, and what happened next: one row per user per as-of time
     (a midnight, UTC) at which the user had been active in the `propensity_active_days` before,
     labelled 1 if they purchased within (as_of, as_of + `propensity_label_days`]. Only as-of
-    times whose label window has closed (events at least that recent have arrived) are kept, so a
-    0 always means "did not buy", never "not known yet". As-of times start once the logs cover
-    `propensity_warmup_days` (the feature window): earlier rows would have truncated trailing
-    windows, a distribution nothing scored later ever has. -#}
+    times whose label window has closed (events at least that recent have arrived, and been
+    ingested: see labels_known_until) are kept, so a 0 always means "did not buy", never "not
+    known yet". As-of times start once the logs cover `propensity_warmup_days` (the feature
+    window): earlier rows would have truncated trailing windows, a distribution nothing scored
+    later ever has. -#}
 {{
     config(
         materialized='incremental',
@@ -51,7 +52,12 @@ purchases as (
 watermark as (
     select
         min(event_ts) as first_event_ts,
-        max(event_ts) as last_event_ts,
+        -- the clock that closes label windows: the newest event, but never past the newest
+        -- ingestion. A producer's clock may run ahead of ingestion (by up to
+        -- max_future_skew_hours, which staging accepts); its events alone would close windows
+        -- whose purchases have yet to arrive. Logs loaded after the fact (a backfill) keep the
+        -- newest event as the clock.
+        least(max(event_ts), coalesce(max(ingested_at), max(event_ts))) as labels_known_until,
         -- the older of its inputs' watermarks (macros/training.sql)
         least(
             max(batch_id),
@@ -63,7 +69,7 @@ watermark as (
 -- the days from each active day to `active_days` - 1 days after it (a user's dense days)
 active_spans as (
     {{ activity_grid('activity', 'user_id', active_days,
-        '(select ' ~ day_number('cast(w.last_event_ts as date)') ~ ' from watermark as w)',
+        '(select ' ~ day_number('cast(w.labels_known_until as date)') ~ ' from watermark as w)',
         '(select ' ~ first_day ~ ' from watermark as w)') }}
 ),
 
@@ -79,7 +85,7 @@ closed as (
     select t.*
     from as_of_times as t
     cross join watermark as w
-    where {{ dbt.dateadd('day', label_days, 't.as_of') }} <= w.last_event_ts
+    where {{ dbt.dateadd('day', label_days, 't.as_of') }} <= w.labels_known_until
 ),
 
 labelled as (
