@@ -43,16 +43,23 @@ def training_totals(con, spec) -> dict:
 
 
 def _training_sets() -> list[dict]:
-    """training_totals of every ML model whose training relation is built."""
+    """training_totals of every ML model, or why there are none: its spec's error, or its
+    training relation not built (a build that stopped early, say)."""
     from keel.spec import SpecError, load_spec, model_names
 
     found = []
     with connect() as con:
         for name in model_names():
             try:
-                found.append(training_totals(con, load_spec(name)))
-            except (SpecError, duckdb.CatalogException):
+                spec = load_spec(name)
+            except SpecError as e:
+                found.append({"model": name, "problem": f"its spec is invalid: {e}"})
                 continue
+            try:
+                found.append(training_totals(con, spec))
+            except duckdb.CatalogException:
+                found.append({"model": name, "problem": f"{spec.training_relation} is not built: "
+                                                        "`keel dbt build` builds it"})
     return found
 
 
@@ -77,7 +84,9 @@ def print_summary(console: Console) -> None:
         table.add_row(f"  {reason}", f"{n:,}")
     console.print(table)
     for training in _training_sets():
-        if training["rows"]:
+        if "problem" in training:
+            console.print(f"[yellow]training set of {training['model']}: {training['problem']}[/]")
+        elif training["rows"]:
             console.print(
                 f"training set {training['relation']}: {training['rows']:,} rows "
                 f"({training['entities']:,} {training['entity']}s), label rate {training['label_rate']:.1%}, "

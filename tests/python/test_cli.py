@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+
 KEEL = str(Path(sys.executable).with_name("keel"))
 
 
@@ -38,6 +40,15 @@ def test_run_goes_from_logs_to_a_summary(tmp_path):
     assert now.returncode == 0 and "fv_user_activity 0" in now.stderr, now.stderr
     said = " ".join(now.stderr.split())  # as one line, however the console wrapped it
     assert "no live rows in" in said and "keel materialize --as-of '2026-01-0" in said
+
+    # a training relation missing (a build that stopped early) is named, not skipped
+    with duckdb.connect(str(tmp_path / "wh" / "keel.duckdb")) as con:
+        con.execute("drop table training.train_flight_delay")
+    summary = _keel("summary", warehouse=tmp_path / "wh" / "keel.duckdb")
+    said = " ".join(summary.stderr.split())
+    assert summary.returncode == 0, summary.stderr
+    assert "training set of flight_delay:" in said and "train_flight_delay" in said and "is not built" in said
+    assert "training set training.train_purchase_propensity: empty" in said
 
 
 def test_user_errors_are_one_line_without_a_traceback(tmp_path):
