@@ -390,8 +390,14 @@ final as (
             end
             as integer
         ) as days_since_last_purchase,
-        -- the last raw batch this run had seen: the next run's watermark
-        (select max(a.loaded_through_batch) from {{ ref('user_activity_daily') }} as a) as loaded_through_batch
+        -- the last raw batch this run had seen in both its inputs: the next run's watermark. The
+        -- older of the two, so a run that read user_categories_daily before it caught up (a
+        -- selection without it, a failed build) is made up by the next one: both inputs are
+        -- keyed by (user, day), so the days to write follow user_activity_daily's new rows
+        least(
+            (select max(a.loaded_through_batch) from {{ ref('user_activity_daily') }} as a),
+            (select max(c.loaded_through_batch) from {{ ref('user_categories_daily') }} as c)
+        ) as loaded_through_batch
     from windowed as w
 )
 

@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -110,8 +111,8 @@ def choose(features, catalog: dict[str, tuple[str, ...]]) -> dict[str, list[str]
 def resolve(features) -> list[tuple[FeatureView, list[str]]]:
     """Like choose(), against the project's feature views: [(view, [features])]. An item may also
     be an ad-hoc view, as the macro takes one (see ad_hoc_view); those come after the others."""
-    items = [features] if isinstance(features, str | dict) else features
-    if items is None or not len(items):
+    items = feature_items(features)
+    if not items:
         choose(items, {})  # its error: no features asked for
     named = [f for f in items if not isinstance(f, dict)]
     out = []
@@ -126,6 +127,27 @@ def resolve(features) -> list[tuple[FeatureView, list[str]]]:
             if seen.setdefault(f, view.name) != view.name:
                 raise ValueError(f"feature {f} is in both {seen[f]} and {view.name}; ask for one of them")
     return out
+
+
+def feature_items(features, ad_hoc: bool = True) -> list:
+    """The `features` argument as a list: 'view' and 'view:feature' names (one may stand alone)
+    and, where the warehouse is read (`ad_hoc`), ad-hoc views (dicts). Anything else is refused in
+    one line, not left to fail later as a TypeError."""
+    if features is None:
+        return []
+    items = [features] if isinstance(features, str | dict) else features
+    if isinstance(items, bytes) or not isinstance(items, Iterable):
+        raise ValueError(f"features: expected a list of names ('fv_user_activity', "
+                         f"'fv_user_activity:spend_7d'), got {features!r}")
+    items = list(items)
+    for item in items:
+        if isinstance(item, dict) and not ad_hoc:
+            raise ValueError("features: ad-hoc views (dicts) are read from the warehouse only; the "
+                             "online store holds the project's feature views")
+        if not isinstance(item, str | dict):
+            raise ValueError(f"features: {item!r} is not a name like 'fv_user_activity' or "
+                             "'fv_user_activity:spend_7d'")
+    return items
 
 
 _AD_HOC_KEYS = ("relation", "entity", "timestamp", "ttl", "features")
@@ -243,7 +265,9 @@ def historical_frame(spine, views: list[tuple[FeatureView, list[str]]], timestam
 def refuse_feature_columns(columns, features: list[str], what: str) -> None:
     """A frame that already has a column named as a feature asked for would come back with two
     (the warehouse renames the second): refused, for the spine here and the entities online."""
-    clash = [f for f in features if f in set(columns)]
+    # by case-folded name: DuckDB's column names ignore case, so SPEND_7D would clash as well
+    folded = {str(c).casefold() for c in columns}
+    clash = [f for f in features if f.casefold() in folded]
     if clash:
         raise ValueError(f"the {what} already has a column named {', '.join(clash)}, a feature asked for: "
                          "drop or rename it")
@@ -309,7 +333,16 @@ def _checked_spine(spine, entities: list[str], timestamp: str) -> pd.DataFrame:
     if missing:
         raise ValueError(f"the spine has no column {', '.join(missing)} "
                          f"(it has: {', '.join(map(str, spine.columns))})")
-    if _ROW in spine.columns:
+    # DuckDB takes column names without regard to case: two that differ only in case would be
+    # renamed, and the join could read the other one (USER_ID for user_id)
+    by_folded: dict[str, list[str]] = {}
+    for c in map(str, spine.columns):
+        by_folded.setdefault(c.casefold(), []).append(c)
+    same = [names for names in by_folded.values() if len(names) > 1]
+    if same:
+        raise ValueError("the spine has columns whose names differ only in case, which the warehouse "
+                         f"does not tell apart: {'; '.join(', '.join(n) for n in same)}")
+    if _ROW in by_folded:
         raise ValueError(f"the spine may not have a column named {_ROW}")
     frame = spine.copy()
     try:

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from keel.features import FeatureView, choose, feature_views, refuse_feature_columns
+from keel.features import FeatureView, choose, feature_items, feature_views, refuse_feature_columns
 from keel.project import model_relation
 from keel.warehouse import connect, warehouse_path
 
@@ -124,7 +124,13 @@ def newest_feature_times() -> dict[str, datetime | None]:
 def _write_store(path: Path, views: list[FeatureView], tables: dict[str, pa.Table],
                  as_of_us: int, materialized_at_us: int) -> None:
     """Write a complete store to a temporary file, then rename it over `path` (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a directory")
+    except OSError as e:  # a parent that is a file, a path that is a directory: the user's setting
+        raise RuntimeError(f"cannot write the online store at {path} ({e}): set {ONLINE_STORE_ENV} "
+                           "to a file path") from None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
@@ -136,6 +142,10 @@ def _write_store(path: Path, views: list[FeatureView], tables: dict[str, pa.Tabl
                 table = tables[view.name]
                 columns = [view.entity, "feature_ts", "expires_at_us", *view.features]
                 table = table.select(columns)
+                # decimals (DuckDB's sum of a DECIMAL, a HUGEINT) as doubles: the store declares
+                # them real, and SQLite cannot take Python's Decimal
+                table = table.cast(pa.schema([
+                    f.with_type(pa.float64()) if pa.types.is_decimal(f.type) else f for f in table.schema]))
                 ddl = ", ".join(f"{_quote(c)} {_sqlite_type(table.schema.field(c).type)}" for c in columns)
                 con.execute(f"create table {_quote(view.name)} ({ddl}, primary key ({_quote(view.entity)})) "
                             "without rowid")
@@ -165,25 +175,65 @@ def _write_store(path: Path, views: list[FeatureView], tables: dict[str, pa.Tabl
 
 class OnlineStore:
     """A reader of the online store that follows swaps: each lookup first checks (one stat call)
-    whether a new store has been renamed into place, and reopens it if so."""
+    whether a new store has been renamed into place, and opens it if so (see current)."""
 
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else store_path()
-        self._con: sqlite3.Connection | None = None
-        self._inode: int | None = None
-        self.views: dict[str, dict] = {}
-        self._plans: dict[tuple, list] = {}
+        self._version: StoreVersion | None = None
 
-    def _refresh(self) -> None:
+    def current(self) -> StoreVersion:
+        """The store file now in place: the one already open, unless another was swapped in.
+
+        A swap opens a new StoreVersion; the old one is not closed here, since a lookup in
+        another thread may be using it: its connection closes when the last user lets go of it
+        (closing it here crashed such a lookup). Several calls that must see one store (values
+        and their clock, say) take one version and ask it."""
         try:
             inode = os.stat(self.path).st_ino
         except FileNotFoundError:
             raise FileNotFoundError(f"no online store at {self.path}: run `keel materialize`") from None
-        if inode == self._inode:
-            return
+        version = self._version
+        if version is None or version.inode != inode:
+            version = self._version = StoreVersion.open(self.path, inode)
+        return version
+
+    def lookup(self, entities, features, now=None) -> list[dict]:
+        """StoreVersion.lookup on the store now in place."""
+        return self.current().lookup(entities, features, now)
+
+    def clock(self, view: str) -> datetime:
+        """StoreVersion.clock on the store now in place."""
+        return self.current().clock(view)
+
+    def frame(self, entities, features, now=None) -> pd.DataFrame:
+        """lookup() as a DataFrame: the entity columns (every column of a DataFrame given, as
+        get_historical_features keeps the spine's), then the features in the order asked."""
+        version = self.current()
+        rows = version.lookup(entities, features, now)
+        plan = version.plan(features)
+        entity_columns = list(dict.fromkeys(p[1] for p in plan))
+        asked = [f for p in plan for f in p[2]]
+        out = pd.DataFrame.from_records(rows, columns=[*entity_columns, *asked])
+        if isinstance(entities, pd.DataFrame):
+            refuse_feature_columns(entities.columns, asked, "entities")
+            out = pd.concat([entities.reset_index(drop=True), out[asked]], axis=1)
+        return out
+
+
+class StoreVersion:
+    """One store file as opened: its connection (read-only), its views and the queries planned
+    for it. Never changes once opened: a swap makes a new one."""
+
+    def __init__(self, con: sqlite3.Connection, inode: int, views: dict[str, dict]):
+        self.con, self.inode, self.views = con, inode, views
+        self._plans: dict[tuple, list] = {}
+
+    @classmethod
+    def open(cls, path: Path, inode: int) -> StoreVersion:
         con = None
         try:
-            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            # a file URI, so that '#', '?' or '%' in the path are taken as part of it
+            con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
             rows = con.execute(f"select view, entity, features, as_of_us, materialized_at_us from {CATALOG}")
             views = {
                 view: {"entity": entity, "features": tuple(json.loads(features)),
@@ -196,16 +246,15 @@ class OnlineStore:
         except (sqlite3.Error, ValueError, StopIteration) as e:
             if con is not None:
                 con.close()
-            raise RuntimeError(f"{self.path} is not an online store this Keel can read ({e}): "
+            raise RuntimeError(f"{path} is not an online store this Keel can read ({e}): "
                                "run `keel materialize` to write it again") from None
-        if self._con is not None:
-            self._con.close()
-        self.views, self._con, self._inode, self._plans = views, con, inode, {}
+        return cls(con, inode, views)
 
-    def _plan(self, features: tuple) -> list[tuple[str, str, list[str], str, str]]:
-        """Per view: (view, entity, features, one-id query, many-ids query); cached per request."""
-        if features not in self._plans:
-            chosen = choose(list(features), {v: d["features"] for v, d in self.views.items()})
+    def plan(self, features) -> list[tuple[str, str, list[str], str, str]]:
+        """Per view: (view, entity, features, one-id query, many-ids query); kept per request."""
+        key = tuple(feature_items(features, ad_hoc=False))
+        if key not in self._plans:
+            chosen = choose(list(key), {v: d["features"] for v, d in self.views.items()})
             plan = []
             for view, fs in chosen.items():
                 entity = self.views[view]["entity"]
@@ -213,8 +262,8 @@ class OnlineStore:
                           f"from {_quote(view)} where {_quote(entity)}")
                 plan.append((view, entity, fs, f"{select} = ?",
                              f"{select} in (select value from json_each(?))"))
-            self._plans[features] = plan
-        return self._plans[features]
+            self._plans[key] = plan
+        return self._plans[key]
 
     def lookup(self, entities, features, now=None) -> list[dict]:
         """One dict per entity: {entity column: id, feature: value or None, ...}.
@@ -224,8 +273,7 @@ class OnlineStore:
         and null entities. A value expires at feature_ts + ttl exactly (see latest_feature_values
         in macros/point_in_time.sql: the one instant where the point-in-time join differs).
         """
-        self._refresh()
-        plan = self._plan(_as_tuple(features))
+        plan = self.plan(features)
         keys = _entity_columns(entities, [p[1] for p in plan])
         n = len(next(iter(keys.values())))
         out = [{k: ids[i] for k, ids in keys.items()} for i in range(n)]
@@ -235,9 +283,9 @@ class OnlineStore:
             ids = [_key(v, entity, self.views[view]["key_type"]) for v in keys[entity]]
             wanted = [i for i in ids if i is not None]
             if len(wanted) == 1:
-                found = {r[0]: r for r in self._con.execute(one, (wanted[0],))}
+                found = {r[0]: r for r in self.con.execute(one, (wanted[0],))}
             elif wanted:
-                found = {r[0]: r for r in self._con.execute(many, (json.dumps(wanted),))}
+                found = {r[0]: r for r in self.con.execute(many, (json.dumps(wanted),))}
             else:
                 found = {}
             for row, key in zip(out, ids):
@@ -249,29 +297,8 @@ class OnlineStore:
 
     def clock(self, view: str) -> datetime:
         """The store's clock for a view now: the wall clock, shifted back to the store's as_of."""
-        self._refresh()
         offset = self.views[view]["clock_offset_us"]
         return datetime.fromtimestamp((_epoch_us(None) - offset) / 1e6, UTC).replace(tzinfo=None)
-
-    def frame(self, entities, features, now=None) -> pd.DataFrame:
-        """lookup() as a DataFrame: the entity columns (every column of a DataFrame given, as
-        get_historical_features keeps the spine's), then the features in the order asked."""
-        rows = self.lookup(entities, features, now=now)
-        plan = self._plan(_as_tuple(features))
-        entity_columns = list(dict.fromkeys(p[1] for p in plan))
-        asked = [f for p in plan for f in p[2]]
-        out = pd.DataFrame.from_records(rows, columns=[*entity_columns, *asked])
-        if isinstance(entities, pd.DataFrame):
-            refuse_feature_columns(entities.columns, asked, "entities")
-            out = pd.concat([entities.reset_index(drop=True), out[asked]], axis=1)
-        return out
-
-
-def _as_tuple(features) -> tuple:
-    """The features asked for as a tuple (one name may stand alone): a plan's cache key."""
-    if features is None:
-        return ()
-    return (features,) if isinstance(features, str) else tuple(features)
 
 
 def _moment(now) -> datetime | None:
@@ -303,12 +330,17 @@ def _key(value, entity: str, key_type: str):
         if isinstance(value, numbers.Integral):
             return str(int(value))
     elif key_type == "integer":
+        whole = None
         if isinstance(value, numbers.Integral):
-            return int(value)
-        if isinstance(value, numbers.Real) and float(value).is_integer():
-            return int(value)
-        if isinstance(value, str) and _WHOLE.match(value):
-            return int(value)
+            whole = int(value)
+        elif isinstance(value, numbers.Real) and float(value).is_integer():
+            whole = int(value)
+        elif isinstance(value, str) and _WHOLE.match(value):
+            whole = int(value)
+        if whole is not None:
+            if not -(2**63) <= whole < 2**63:  # SQLite's integers are 64-bit: no key can be this
+                raise ValueError(f"{entity} id {value!r} is out of range of the store's integer ids")
+            return whole
     elif key_type == "real" and isinstance(value, numbers.Real):
         return float(value)
     kind = {"integer": "integers", "real": "numbers", "text": "text"}.get(key_type, key_type)

@@ -283,7 +283,8 @@ def create_app(catalog_path: Path | None = None, online_path: Path | None = None
         else:
             refs = [f"{f['view']}:{f['name']}" for f in entry["features"]]
             try:
-                found = store.lookup({entity: [str(e) for e in body.entities]}, refs)
+                current = store.current()  # one store file for the values and their clock
+                found = current.lookup({entity: [str(e) for e in body.entities]}, refs)
             except (FileNotFoundError, RuntimeError) as e:  # no store, or not one this Keel reads
                 raise HTTPException(503, str(e)) from None
             except ValueError as e:  # ids the store's key cannot hold
@@ -293,7 +294,7 @@ def create_app(catalog_path: Path | None = None, online_path: Path | None = None
                 raise HTTPException(404, f"no live features for {entity} {', '.join(map(str, unknown[:10]))}")
             ids = [r[entity] for r in found]
             rows = [{f: r[f] for f in features} for r in found]
-            features_as_of = store.clock(entry["features"][0]["view"]).isoformat()
+            features_as_of = current.clock(entry["features"][0]["view"]).isoformat()
         try:
             scores = catalog.scorer(model, version, entry)(feature_matrix(rows, features))
         except ValueError as e:  # values the model's scaling overflows: the sender's to fix

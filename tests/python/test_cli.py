@@ -10,8 +10,8 @@ import duckdb
 KEEL = str(Path(sys.executable).with_name("keel"))
 
 
-def _keel(*args: str, warehouse: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KEEL_WAREHOUSE": str(warehouse), "COLUMNS": "200"}
+def _keel(*args: str, warehouse: Path, **env_vars: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEEL_WAREHOUSE": str(warehouse), "COLUMNS": "200", **env_vars}
     return subprocess.run([KEEL, *args], capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -40,6 +40,11 @@ def test_run_goes_from_logs_to_a_summary(tmp_path):
     assert now.returncode == 0 and "fv_user_activity 0" in now.stderr, now.stderr
     said = " ".join(now.stderr.split())  # as one line, however the console wrapped it
     assert "no live rows in" in said and "keel materialize --as-of '2026-01-0" in said
+    # a store path that is a directory: one line naming it and the setting
+    bad_store = _keel("materialize", warehouse=tmp_path / "wh" / "keel.duckdb",
+                      KEEL_ONLINE_STORE=str(tmp_path))
+    assert bad_store.returncode == 2 and "Traceback" not in bad_store.stderr, bad_store.stderr
+    assert "cannot write the online store" in bad_store.stderr and "KEEL_ONLINE_STORE" in bad_store.stderr
 
     # a training relation missing (a build that stopped early) is named, not skipped
     with duckdb.connect(str(tmp_path / "wh" / "keel.duckdb")) as con:
