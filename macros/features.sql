@@ -143,7 +143,8 @@
     events: one row per (entity, `ts`) of `relation` (which must be unique on them; aggregate
     first), with `<measure>_<window>` for each window name in `windows` ({name: seconds}). A
     window ending at t holds the events with ts in (t - seconds, t]: a range frame over epoch
-    seconds, so instants without events cost nothing and no event after t is ever counted. -#}
+    microseconds, so instants without events cost nothing, no event after t is ever counted, and
+    the edge is exact whatever the timestamps' precision. -#}
 {% macro trailing_window_sums(relation, entity, ts, measures, windows) -%}
     select
         {{ entity }},
@@ -151,8 +152,8 @@
     {%- for name, seconds in windows.items() %}
         {%- for m in measures %},
         sum({{ m }}) over (
-            partition by {{ entity }} order by {{ epoch_seconds(ts) }}
-            range between {{ seconds - 1 }} preceding and current row
+            partition by {{ entity }} order by {{ epoch_microseconds(ts) }}
+            range between {{ seconds * 1000000 - 1 }} preceding and current row
         ) as {{ m }}_{{ name }}
         {%- endfor %}
     {%- endfor %}

@@ -52,15 +52,17 @@
     from_utc_timestamp({{ expr }}, {{ zone_expr }})
 {%- endmacro %}
 
-{#- Seconds since the Unix epoch of a UTC timestamp, for range frames over time on any engine. -#}
-{% macro epoch_seconds(expr) -%}
-    {{ return(adapter.dispatch('epoch_seconds', 'keel')(expr)) }}
+{#- Microseconds since the Unix epoch of a UTC timestamp, as an integer, for range frames over
+    time on any engine: exact at the timestamps' own precision (seconds as a double, or truncated
+    to whole seconds, would move a window's edge by up to a second). -#}
+{% macro epoch_microseconds(expr) -%}
+    {{ return(adapter.dispatch('epoch_microseconds', 'keel')(expr)) }}
 {%- endmacro %}
 
-{% macro duckdb__epoch_seconds(expr) -%}
-    epoch({{ expr }})
+{% macro duckdb__epoch_microseconds(expr) -%}
+    epoch_us({{ expr }})
 {%- endmacro %}
 
-{% macro default__epoch_seconds(expr) -%}
-    unix_timestamp({{ expr }})
+{% macro default__epoch_microseconds(expr) -%}
+    unix_micros({{ expr }})
 {%- endmacro %}
