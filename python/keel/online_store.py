@@ -25,7 +25,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -60,10 +60,15 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# SQLite's storage classes, plus declared types it keeps but does not store (booleans are
+# integers, dates and times ISO text): readers turn those back (_FROM_STORED), so a feature comes
+# back from the online store as the type the warehouse gives it.
 _SQLITE_TYPES = (
-    (pa.types.is_integer, "integer"), (pa.types.is_boolean, "integer"),
+    (pa.types.is_boolean, "boolean"), (pa.types.is_integer, "integer"),
     (pa.types.is_floating, "real"), (pa.types.is_decimal, "real"),
+    (pa.types.is_date, "date"), (pa.types.is_timestamp, "timestamp"),
 )
+_FROM_STORED = {"boolean": bool, "date": date.fromisoformat, "timestamp": datetime.fromisoformat}
 
 
 def _sqlite_type(arrow_type: pa.DataType) -> str:
@@ -150,7 +155,9 @@ def _write_store(path: Path, views: list[FeatureView], tables: dict[str, pa.Tabl
                 con.execute(f"create table {_quote(view.name)} ({ddl}, primary key ({_quote(view.entity)})) "
                             "without rowid")
                 values = [table.column(c).to_pylist() for c in columns]
-                values[1] = [ts.isoformat() if ts is not None else None for ts in values[1]]
+                for i, c in enumerate(columns):  # dates and times as ISO text (feature_ts too)
+                    if _sqlite_type(table.schema.field(c).type) in ("date", "timestamp"):
+                        values[i] = [v.isoformat() if v is not None else None for v in values[i]]
                 placeholders = ", ".join("?" * len(columns))
                 con.executemany(f"insert into {_quote(view.name)} values ({placeholders})", zip(*values))
                 con.execute(f"insert into {CATALOG} values (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -241,18 +248,22 @@ class StoreVersion:
                        "clock_offset_us": materialized_at_us - as_of_us}
                 for view, entity, features, as_of_us, materialized_at_us in rows.fetchall()
             }
-            for view, spec in views.items():  # the ids' type: the entity column's, as written
-                columns = con.execute(f"pragma table_info({_quote(view)})").fetchall()
-                spec["key_type"] = next(t.lower() for _, name, t, *_ in columns if name == spec["entity"])
-        except (sqlite3.Error, ValueError, StopIteration) as e:
+            for view, spec in views.items():  # the columns' types, as written
+                types = {name: t.lower() for _, name, t, *_ in
+                         con.execute(f"pragma table_info({_quote(view)})").fetchall()}
+                spec["key_type"] = types[spec["entity"]]
+                spec["from_stored"] = {f: _FROM_STORED[types[f]] for f in spec["features"]
+                                       if types.get(f) in _FROM_STORED}
+        except (sqlite3.Error, ValueError, KeyError) as e:
             if con is not None:
                 con.close()
             raise RuntimeError(f"{path} is not an online store this Keel can read ({e}): "
                                "run `keel materialize` to write it again") from None
         return cls(con, inode, views)
 
-    def plan(self, features) -> list[tuple[str, str, list[str], str, str]]:
-        """Per view: (view, entity, features, one-id query, many-ids query); kept per request."""
+    def plan(self, features) -> list[tuple]:
+        """Per view: (view, entity, features, one-id query, many-ids query, the features to turn
+        back from how they are stored); kept per request."""
         key = tuple(feature_items(features, ad_hoc=False))
         if key not in self._plans:
             chosen = choose(list(key), {v: d["features"] for v, d in self.views.items()})
@@ -261,8 +272,10 @@ class StoreVersion:
                 entity = self.views[view]["entity"]
                 select = (f"select {_quote(entity)}, expires_at_us, {', '.join(map(_quote, fs))} "
                           f"from {_quote(view)} where {_quote(entity)}")
+                from_stored = [(f, self.views[view]["from_stored"][f]) for f in fs
+                               if f in self.views[view]["from_stored"]]
                 plan.append((view, entity, fs, f"{select} = ?",
-                             f"{select} in (select value from json_each(?))"))
+                             f"{select} in (select value from json_each(?))", from_stored))
             self._plans[key] = plan
         return self._plans[key]
 
@@ -279,7 +292,7 @@ class StoreVersion:
         n = len(next(iter(keys.values())))
         out = [{k: ids[i] for k, ids in keys.items()} for i in range(n)]
         wall = _epoch_us(_moment(now))
-        for view, entity, fs, one, many in plan:
+        for view, entity, fs, one, many, from_stored in plan:
             clock = wall if now is not None else wall - self.views[view]["clock_offset_us"]
             ids = [_key(v, entity, self.views[view]["key_type"]) for v in keys[entity]]
             wanted = [i for i in ids if i is not None]
@@ -294,6 +307,9 @@ class StoreVersion:
                 live = hit is not None and hit[1] > clock
                 for i, f in enumerate(fs):
                     row[f] = hit[i + 2] if live else None
+                for f, read in from_stored:
+                    if row[f] is not None:
+                        row[f] = read(row[f])
         return out
 
     def clock(self, view: str) -> datetime:

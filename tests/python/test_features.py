@@ -466,7 +466,7 @@ def test_online_ids_convert_as_the_warehouse_compares_them(tmp_path):
             store.lookup([huge], ["v"], now=now)
 
 
-def test_online_store_takes_decimal_features_and_any_path(tmp_path):
+def test_online_store_keeps_feature_types_and_takes_any_path(tmp_path):
     import decimal
 
     import pyarrow as pa
@@ -475,16 +475,24 @@ def test_online_store_takes_decimal_features_and_any_path(tmp_path):
     from keel.online_store import _epoch_us, _write_store
 
     day = datetime(2026, 1, 1)
-    view = FeatureView(name="v", entity="k", timestamp="feature_ts", ttl="1 day", owner="", features=("x",),
-                       descriptions={}, relation="v", latest_relation="")
-    # a DECIMAL feature (DuckDB's sum of decimals) is served as a double
-    table = pa.table({"k": ["a"], "feature_ts": [day], "expires_at_us": [_epoch_us(day + timedelta(days=1))],
-                      "x": pa.array([decimal.Decimal("12.34")], pa.decimal128(38, 2))})
+    view = FeatureView(name="v", entity="k", timestamp="feature_ts", ttl="1 day", owner="",
+                       features=("x", "flag", "first_day", "last_seen"), descriptions={}, relation="v",
+                       latest_relation="")
+    # a DECIMAL feature (DuckDB's sum of decimals) is served as a double; booleans, dates and
+    # times come back as the warehouse gives them, not as SQLite stores them (1, ISO text)
+    table = pa.table({"k": ["a", "b"], "feature_ts": [day, day],
+                      "expires_at_us": [_epoch_us(day + timedelta(days=1))] * 2,
+                      "x": pa.array([decimal.Decimal("12.34"), None], pa.decimal128(38, 2)),
+                      "flag": [True, None], "first_day": [day.date(), None],
+                      "last_seen": [day - timedelta(seconds=1.5), None]})
     for folder in ("plain", "a#b?c%41d"):  # characters a file URI would otherwise take as syntax
         path = tmp_path / folder / "s.sqlite"
         _write_store(path, [view], {"v": table}, _epoch_us(day), _epoch_us(day))
-        found = OnlineStore(path).lookup(["a"], ["v"], now=day + timedelta(hours=1))
-        assert found == [{"k": "a", "x": 12.34}], folder
+        found = OnlineStore(path).lookup(["a", "b"], ["v"], now=day + timedelta(hours=1))
+        assert found == [{"k": "a", "x": 12.34, "flag": True, "first_day": day.date(),
+                          "last_seen": day - timedelta(seconds=1.5)},
+                         {"k": "b", "x": None, "flag": None, "first_day": None, "last_seen": None}], folder
+        assert type(found[0]["flag"]) is bool
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a#b?c%41d", "plain"]  # no stray file
 
 
