@@ -262,12 +262,17 @@ def historical_frame(spine, views: list[tuple[FeatureView, list[str]]], timestam
                              f"{warehouse_path()}? `keel dbt build` builds them)") from None
 
 
+def sql_folded(name) -> str:
+    """A column name as DuckDB compares names: ASCII letters without case (É and é stay apart)."""
+    return str(name).encode().lower().decode()
+
+
 def refuse_feature_columns(columns, features: list[str], what: str) -> None:
     """A frame that already has a column named as a feature asked for would come back with two
     (the warehouse renames the second): refused, for the spine here and the entities online."""
-    # by case-folded name: DuckDB's column names ignore case, so SPEND_7D would clash as well
-    folded = {str(c).casefold() for c in columns}
-    clash = [f for f in features if f.casefold() in folded]
+    # DuckDB's column names ignore (ASCII) case, so SPEND_7D would clash as well
+    folded = {sql_folded(c) for c in columns}
+    clash = [f for f in features if sql_folded(f) in folded]
     if clash:
         raise ValueError(f"the {what} already has a column named {', '.join(clash)}, a feature asked for: "
                          "drop or rename it")
@@ -337,7 +342,7 @@ def _checked_spine(spine, entities: list[str], timestamp: str) -> pd.DataFrame:
     # renamed, and the join could read the other one (USER_ID for user_id)
     by_folded: dict[str, list[str]] = {}
     for c in map(str, spine.columns):
-        by_folded.setdefault(c.casefold(), []).append(c)
+        by_folded.setdefault(sql_folded(c), []).append(c)
     same = [names for names in by_folded.values() if len(names) > 1]
     if same:
         raise ValueError("the spine has columns whose names differ only in case, which the warehouse "

@@ -42,7 +42,8 @@ CATALOG = "keel_feature_views"
 def store_path() -> Path:
     """``KEEL_ONLINE_STORE``, else ``<warehouse stem>_online.sqlite`` beside the warehouse."""
     if os.environ.get(ONLINE_STORE_ENV):
-        return Path(os.environ[ONLINE_STORE_ENV]).expanduser().resolve()
+        # absolute, but symlinks kept: a link repointed to another store is followed
+        return Path(os.environ[ONLINE_STORE_ENV]).expanduser().absolute()
     path = warehouse_path()
     return path.with_name(f"{path.stem}_online.sqlite")
 
@@ -61,8 +62,9 @@ def _quote(name: str) -> str:
 
 
 # SQLite's storage classes, plus declared types it keeps but does not store (booleans are
-# integers, dates and times ISO text): readers turn those back (_FROM_STORED), so a feature comes
-# back from the online store as the type the warehouse gives it.
+# integers, dates and times ISO text, "YYYY-MM-DD HH:MM:SS" as sqlite3 reads it): readers turn a
+# feature's back (_FROM_STORED), so it comes back as the type the warehouse gives it. Keys and
+# feature_ts keep their storage class as the type: ids are matched as they are given.
 _SQLITE_TYPES = (
     (pa.types.is_boolean, "boolean"), (pa.types.is_integer, "integer"),
     (pa.types.is_floating, "real"), (pa.types.is_decimal, "real"),
@@ -71,8 +73,20 @@ _SQLITE_TYPES = (
 _FROM_STORED = {"boolean": bool, "date": date.fromisoformat, "timestamp": datetime.fromisoformat}
 
 
-def _sqlite_type(arrow_type: pa.DataType) -> str:
-    return next((t for test, t in _SQLITE_TYPES if test(arrow_type)), "text")
+def _sqlite_type(arrow_type: pa.DataType, feature: bool = True) -> str:
+    declared = next((t for test, t in _SQLITE_TYPES if test(arrow_type)), "text")
+    if feature:
+        return declared
+    return {"boolean": "integer", "date": "text", "timestamp": "text"}.get(declared, declared)
+
+
+def _stored(value):
+    """A value as SQLite takes it: dates and times as ISO text."""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -151,13 +165,14 @@ def _write_store(path: Path, views: list[FeatureView], tables: dict[str, pa.Tabl
                 # them real, and SQLite cannot take Python's Decimal
                 table = table.cast(pa.schema([
                     f.with_type(pa.float64()) if pa.types.is_decimal(f.type) else f for f in table.schema]))
-                ddl = ", ".join(f"{_quote(c)} {_sqlite_type(table.schema.field(c).type)}" for c in columns)
+                ddl = ", ".join(f"{_quote(c)} {_sqlite_type(table.schema.field(c).type, i > 2)}"
+                                for i, c in enumerate(columns))
                 con.execute(f"create table {_quote(view.name)} ({ddl}, primary key ({_quote(view.entity)})) "
                             "without rowid")
                 values = [table.column(c).to_pylist() for c in columns]
                 for i, c in enumerate(columns):  # dates and times as ISO text (feature_ts too)
                     if _sqlite_type(table.schema.field(c).type) in ("date", "timestamp"):
-                        values[i] = [v.isoformat() if v is not None else None for v in values[i]]
+                        values[i] = [_stored(v) for v in values[i]]
                 placeholders = ", ".join("?" * len(columns))
                 con.executemany(f"insert into {_quote(view.name)} values ({placeholders})", zip(*values))
                 con.execute(f"insert into {CATALOG} values (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -188,6 +203,11 @@ class OnlineStore:
         self.path = Path(path) if path else store_path()
         self._version: StoreVersion | None = None
 
+    @property
+    def views(self) -> dict[str, dict]:
+        """The views of the store now in place: entity, features, clock offset, key type."""
+        return self.current().views
+
     def current(self) -> StoreVersion:
         """The store file now in place: the one already open, unless another was swapped in.
 
@@ -215,6 +235,7 @@ class OnlineStore:
     def frame(self, entities, features, now=None) -> pd.DataFrame:
         """lookup() as a DataFrame: the entity columns (every column of a DataFrame given, as
         get_historical_features keeps the spine's), then the features in the order asked."""
+        features = tuple(feature_items(features, ad_hoc=False))  # read twice below (a generator once)
         version = self.current()
         rows = version.lookup(entities, features, now)
         plan = version.plan(features)

@@ -60,6 +60,9 @@ def _training_sets() -> list[dict]:
             except duckdb.CatalogException:
                 found.append({"model": name, "problem": f"{spec.training_relation} is not built: "
                                                         "`keel dbt build` builds it"})
+            except duckdb.Error as e:  # built before its spec changed (a renamed label, say)
+                found.append({"model": name, "problem": f"{spec.training_relation} does not match its "
+                                                        f"spec: {str(e).splitlines()[0]}: rebuild it"})
     return found
 
 

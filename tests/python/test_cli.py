@@ -54,6 +54,13 @@ def test_run_goes_from_logs_to_a_summary(tmp_path):
     assert summary.returncode == 0, summary.stderr
     assert "training set of flight_delay:" in said and "train_flight_delay" in said and "is not built" in said
     assert "training set training.train_purchase_propensity: empty" in said
+    # one built before its spec changed (a renamed label, say) is named too, not a traceback
+    with duckdb.connect(str(tmp_path / "wh" / "keel.duckdb")) as con:
+        con.execute("alter table training.train_purchase_propensity rename column label to old_label")
+    summary = _keel("summary", warehouse=tmp_path / "wh" / "keel.duckdb")
+    said = " ".join(summary.stderr.split())
+    assert summary.returncode == 0 and "Traceback" not in summary.stderr, summary.stderr
+    assert "training set of purchase_propensity:" in said and "does not match its spec" in said
 
 
 def test_user_errors_are_one_line_without_a_traceback(tmp_path):

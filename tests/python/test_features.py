@@ -276,6 +276,9 @@ def test_historical_features_refuse_bad_requests_with_one_clear_line(built):
         get_historical_features(spine.assign(SPEND_7D=1.0), ["fv_user_activity:spend_7d"])
     with pytest.raises(ValueError, match="may not have a column named keel_spine_row"):
         get_historical_features(spine.assign(KEEL_SPINE_ROW=1), ["fv_user_activity:spend_7d"])
+    # only ASCII case: DuckDB keeps É and é apart, and so does Keel
+    kept = get_historical_features(spine.assign(**{"é": 1, "É": 2}), ["fv_user_activity:spend_7d"])
+    assert kept[["é", "É"]].values.tolist() == [[1, 2]]
     for features in (5, [["fv_user_activity"]], [None]):
         with pytest.raises(ValueError, match="features: "):
             get_historical_features(spine, features)
@@ -439,20 +442,31 @@ def test_online_lookups_take_what_historical_lookups_take(online, sql):
     assert len(empty) == 0 and list(empty.columns) == ["user_id", "as_of", "spend_7d"]
 
 
-def test_online_ids_convert_as_the_warehouse_compares_them(tmp_path):
+DAY = datetime(2026, 1, 1)
+
+
+def _tiny_store(path: Path, columns: dict, view: str = "v") -> Path:
+    """A store of one view written as `keel materialize` writes one: `columns` are the entity's
+    (the first) and the features', one row each per entity, at DAY and live for a day."""
     import pyarrow as pa
 
     from keel.features import FeatureView
     from keel.online_store import _epoch_us, _write_store
 
-    day = datetime(2026, 1, 1)
-    view = FeatureView(name="v", entity="k", timestamp="feature_ts", ttl="1 day", owner="", features=("x",),
-                       descriptions={}, relation="v", latest_relation="")
-    table = pa.table({"k": [42], "feature_ts": [day], "expires_at_us": [_epoch_us(day + timedelta(days=1))],
-                      "x": [1.0]})
-    _write_store(tmp_path / "s.sqlite", [view], {"v": table}, _epoch_us(day), _epoch_us(day))
-    store = OnlineStore(tmp_path / "s.sqlite")
-    now = day + timedelta(hours=1)
+    entity, *features = columns
+    rows = len(columns[entity])
+    table = pa.table({entity: columns[entity], "feature_ts": [DAY] * rows,
+                      "expires_at_us": [_epoch_us(DAY + timedelta(days=1))] * rows,
+                      **{f: columns[f] for f in features}})
+    definition = FeatureView(name=view, entity=entity, timestamp="feature_ts", ttl="1 day", owner="",
+                             features=tuple(features), descriptions={}, relation=view, latest_relation="")
+    _write_store(path, [definition], {view: table}, _epoch_us(DAY), _epoch_us(DAY))
+    return path
+
+
+def test_online_ids_convert_as_the_warehouse_compares_them(tmp_path):
+    store = OnlineStore(_tiny_store(tmp_path / "s.sqlite", {"k": [42], "x": [1.0]}))
+    now = DAY + timedelta(hours=1)
     # an integer key: a whole number as text or as a float (a pandas integer column with a null
     # is float) finds the row; nulls and unknown ids find nothing
     found = store.lookup({"k": [42, "42", 42.0, None, float("nan"), 7]}, ["v"], now=now)
@@ -468,79 +482,42 @@ def test_online_ids_convert_as_the_warehouse_compares_them(tmp_path):
 
 def test_online_store_keeps_feature_types_and_takes_any_path(tmp_path):
     import decimal
+    import sqlite3
 
     import pyarrow as pa
 
-    from keel.features import FeatureView
-    from keel.online_store import _epoch_us, _write_store
-
-    day = datetime(2026, 1, 1)
-    view = FeatureView(name="v", entity="k", timestamp="feature_ts", ttl="1 day", owner="",
-                       features=("x", "flag", "first_day", "last_seen"), descriptions={}, relation="v",
-                       latest_relation="")
     # a DECIMAL feature (DuckDB's sum of decimals) is served as a double; booleans, dates and
     # times come back as the warehouse gives them, not as SQLite stores them (1, ISO text)
-    table = pa.table({"k": ["a", "b"], "feature_ts": [day, day],
-                      "expires_at_us": [_epoch_us(day + timedelta(days=1))] * 2,
-                      "x": pa.array([decimal.Decimal("12.34"), None], pa.decimal128(38, 2)),
-                      "flag": [True, None], "first_day": [day.date(), None],
-                      "last_seen": [day - timedelta(seconds=1.5), None]})
+    columns = {"k": ["a", "b"], "x": pa.array([decimal.Decimal("12.34"), None], pa.decimal128(38, 2)),
+               "flag": [True, None], "first_day": [DAY.date(), None],
+               "last_seen": [DAY - timedelta(seconds=1.5), None]}
     for folder in ("plain", "a#b?c%41d"):  # characters a file URI would otherwise take as syntax
-        path = tmp_path / folder / "s.sqlite"
-        _write_store(path, [view], {"v": table}, _epoch_us(day), _epoch_us(day))
-        found = OnlineStore(path).lookup(["a", "b"], ["v"], now=day + timedelta(hours=1))
-        assert found == [{"k": "a", "x": 12.34, "flag": True, "first_day": day.date(),
-                          "last_seen": day - timedelta(seconds=1.5)},
+        path = _tiny_store(tmp_path / folder / "s.sqlite", columns)
+        found = OnlineStore(path).lookup(["a", "b"], ["v"], now=DAY + timedelta(hours=1))
+        assert found == [{"k": "a", "x": 12.34, "flag": True, "first_day": DAY.date(),
+                          "last_seen": DAY - timedelta(seconds=1.5)},
                          {"k": "b", "x": None, "flag": None, "first_day": None, "last_seen": None}], folder
         assert type(found[0]["flag"]) is bool
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a#b?c%41d", "plain"]  # no stray file
+    # as sqlite3 reads declared times ("YYYY-MM-DD HH:MM:SS"), for anyone opening it that way
+    with sqlite3.connect(path, detect_types=sqlite3.PARSE_DECLTYPES) as con:
+        [(seen,)] = con.execute("select last_seen from v where k = 'a'").fetchall()
+        assert seen == DAY - timedelta(seconds=1.5)
+    # ids of a view keyed by a date (or a time) are matched as text, as before
+    by_day = _tiny_store(tmp_path / "by_day.sqlite", {"d": [DAY.date()], "y": [2.0]})
+    assert OnlineStore(by_day).lookup(["2026-01-01"], ["v"], now=DAY) == [{"d": "2026-01-01", "y": 2.0}]
 
 
-_SWAPPING_READERS = """
-import os, shutil, sys, threading, time
-from pathlib import Path
-from keel.online_store import OnlineStore
-path = Path(sys.argv[1])
-copies = [path.with_name(n) for n in ("a.sqlite", "b.sqlite")]
-for c in copies:
-    shutil.copy(path, c)
-store, done, counts = OnlineStore(path), threading.Event(), []
-def read():
-    n = 0
-    while not done.is_set():
-        [row] = store.lookup([sys.argv[2]], ["fv_user_activity:spend_7d"], now=sys.argv[3])
-        assert row["spend_7d"] is not None
-        n += 1
-    counts.append(n)
-threads = [threading.Thread(target=read) for _ in range(3)]
-for t in threads:
-    t.start()
-swaps, end = 0, time.monotonic() + 2
-while time.monotonic() < end:
-    tmp = path.with_name(f".swap{swaps}.tmp")
-    shutil.copy(copies[swaps % 2], tmp)
-    os.replace(tmp, path)
-    swaps += 1
-    time.sleep(0.002)
-done.set()
-for t in threads:
-    t.join()
-print(swaps, len(counts), sum(counts))
-"""
-
-
-def test_threads_reading_the_online_store_survive_swaps(online, sql, tmp_path):
-    # A swap used to close the connection other threads were reading through: a segfault.
-    # In a process of its own, so a crash fails this test rather than the whole run.
-    materialize(as_of=online)
-    path = tmp_path / "store.sqlite"
-    shutil.copy(store_path(), path)
-    [(user,)] = sql("select user_id from features.fv_user_activity_latest order by user_id limit 1")
-    done = subprocess.run([sys.executable, "-c", _SWAPPING_READERS, str(path), user, str(online)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    swaps, threads, lookups = map(int, done.stdout.split())
-    assert swaps > 50 and threads == 3 and lookups > 0
+def test_the_default_online_reader_follows_a_repointed_link(tmp_path, monkeypatch):
+    for value in (1, 2):
+        _tiny_store(tmp_path / f"r{value}" / "s.sqlite", {"k": ["a"], "x": [float(value)]})
+    (tmp_path / "current").symlink_to(tmp_path / "r1")
+    monkeypatch.setenv("KEEL_ONLINE_STORE", str(tmp_path / "current" / "s.sqlite"))
+    asked = (f for f in ["v:x"])  # any iterable of names, read once
+    assert get_online_features(["a"], asked, now=DAY).x.tolist() == [1.0]
+    (tmp_path / "next").symlink_to(tmp_path / "r2")
+    os.replace(tmp_path / "next", tmp_path / "current")  # a deploy repoints the link
+    assert get_online_features(["a"], ["v:x"], now=DAY).x.tolist() == [2.0]
 
 
 @pytest.mark.parametrize("content", [b"", b"not a database at all", "old"])
