@@ -62,9 +62,9 @@ def _quote(name: str) -> str:
 
 
 # SQLite's storage classes, plus declared types it keeps but does not store (booleans are
-# integers, dates and times ISO text, "YYYY-MM-DD HH:MM:SS" as sqlite3 reads it): readers turn a
-# feature's back (_FROM_STORED), so it comes back as the type the warehouse gives it. Keys and
-# feature_ts keep their storage class as the type: ids are matched as they are given.
+# integers; dates and times ISO text, "YYYY-MM-DD HH:MM:SS" as sqlite3 reads naive ones): readers
+# turn a feature's back (_FROM_STORED), so it comes back as the type the warehouse gives it. Keys
+# and feature_ts keep their storage class as the type: ids are matched as they are given.
 _SQLITE_TYPES = (
     (pa.types.is_boolean, "boolean"), (pa.types.is_integer, "integer"),
     (pa.types.is_floating, "real"), (pa.types.is_decimal, "real"),
@@ -75,8 +75,11 @@ _FROM_STORED = {"boolean": bool, "date": date.fromisoformat, "timestamp": dateti
 
 def _sqlite_type(arrow_type: pa.DataType, feature: bool = True) -> str:
     declared = next((t for test, t in _SQLITE_TYPES if test(arrow_type)), "text")
-    if feature:
-        return declared
+    return declared if feature else _sqlite_type_of_key(declared)
+
+
+def _sqlite_type_of_key(declared: str) -> str:
+    """Keys (and feature_ts) keep their storage class as their type: ids match as given."""
     return {"boolean": "integer", "date": "text", "timestamp": "text"}.get(declared, declared)
 
 
@@ -142,7 +145,9 @@ def newest_feature_times() -> dict[str, datetime | None]:
 
 def _write_store(path: Path, views: list[FeatureView], tables: dict[str, pa.Table],
                  as_of_us: int, materialized_at_us: int) -> None:
-    """Write a complete store to a temporary file, then rename it over `path` (atomic)."""
+    """Write a complete store to a temporary file, then rename it over `path` (atomic). A path
+    that is a symlink is written through: its target is replaced, the link kept."""
+    path = path.resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir():
@@ -272,7 +277,8 @@ class StoreVersion:
             for view, spec in views.items():  # the columns' types, as written
                 types = {name: t.lower() for _, name, t, *_ in
                          con.execute(f"pragma table_info({_quote(view)})").fetchall()}
-                spec["key_type"] = types[spec["entity"]]
+                # ids are matched by storage class (a store written by 3372ce4 declared date keys)
+                spec["key_type"] = _sqlite_type_of_key(types[spec["entity"]])
                 spec["from_stored"] = {f: _FROM_STORED[types[f]] for f in spec["features"]
                                        if types.get(f) in _FROM_STORED}
         except (sqlite3.Error, ValueError, KeyError) as e:

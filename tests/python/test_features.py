@@ -518,6 +518,58 @@ def test_the_default_online_reader_follows_a_repointed_link(tmp_path, monkeypatc
     (tmp_path / "next").symlink_to(tmp_path / "r2")
     os.replace(tmp_path / "next", tmp_path / "current")  # a deploy repoints the link
     assert get_online_features(["a"], ["v:x"], now=DAY).x.tolist() == [2.0]
+    # and materializing to a link writes through it: the target replaced, the link kept
+    (tmp_path / "link.sqlite").symlink_to(tmp_path / "r1" / "s.sqlite")
+    _tiny_store(tmp_path / "link.sqlite", {"k": ["a"], "x": [3.0]})
+    assert (tmp_path / "link.sqlite").is_symlink()
+    assert OnlineStore(tmp_path / "r1" / "s.sqlite").lookup(["a"], ["v:x"], now=DAY) == [{"k": "a", "x": 3.0}]
+
+
+_SWAPPING_READERS = """
+import os, shutil, sys, threading, time
+from pathlib import Path
+from keel.online_store import OnlineStore
+path = Path(sys.argv[1])
+copies = [path.with_name(n) for n in ("a.sqlite", "b.sqlite")]
+for c in copies:
+    shutil.copy(path, c)
+store, done, counts = OnlineStore(path), threading.Event(), []
+def read():
+    n = 0
+    while not done.is_set():
+        [row] = store.lookup([sys.argv[2]], ["fv_user_activity:spend_7d"], now=sys.argv[3])
+        assert row["spend_7d"] is not None
+        n += 1
+    counts.append(n)
+threads = [threading.Thread(target=read) for _ in range(3)]
+for t in threads:
+    t.start()
+swaps, end = 0, time.monotonic() + 2
+while time.monotonic() < end:
+    tmp = path.with_name(f".swap{swaps}.tmp")
+    shutil.copy(copies[swaps % 2], tmp)
+    os.replace(tmp, path)
+    swaps += 1
+    time.sleep(0.002)
+done.set()
+for t in threads:
+    t.join()
+print(swaps, len(counts), sum(counts))
+"""
+
+
+def test_threads_reading_the_online_store_survive_swaps(online, sql, tmp_path):
+    # A swap used to close the connection other threads were reading through: a segfault.
+    # In a process of its own, so a crash fails this test rather than the whole run.
+    materialize(as_of=online)
+    path = tmp_path / "store.sqlite"
+    shutil.copy(store_path(), path)
+    [(user,)] = sql("select user_id from features.fv_user_activity_latest order by user_id limit 1")
+    done = subprocess.run([sys.executable, "-c", _SWAPPING_READERS, str(path), user, str(online)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    swaps, threads, lookups = map(int, done.stdout.split())
+    assert swaps > 50 and threads == 3 and lookups > 0
 
 
 @pytest.mark.parametrize("content", [b"", b"not a database at all", "old"])
