@@ -26,6 +26,7 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from datetime import time as time_of_day
 from pathlib import Path
 
 import pandas as pd
@@ -68,9 +69,11 @@ def _quote(name: str) -> str:
 _SQLITE_TYPES = (
     (pa.types.is_boolean, "boolean"), (pa.types.is_integer, "integer"),
     (pa.types.is_floating, "real"), (pa.types.is_decimal, "real"),
-    (pa.types.is_date, "date"), (pa.types.is_timestamp, "timestamp"),
+    (pa.types.is_date, "date"), (pa.types.is_timestamp, "timestamp"), (pa.types.is_time, "time"),
 )
-_FROM_STORED = {"boolean": bool, "date": date.fromisoformat, "timestamp": datetime.fromisoformat}
+_FROM_STORED = {"boolean": bool, "date": date.fromisoformat, "timestamp": datetime.fromisoformat,
+                "time": time_of_day.fromisoformat}
+_NATIVE = (type(None), int, float, str, bytes)
 
 
 def _sqlite_type(arrow_type: pa.DataType, feature: bool = True) -> str:
@@ -80,16 +83,25 @@ def _sqlite_type(arrow_type: pa.DataType, feature: bool = True) -> str:
 
 def _sqlite_type_of_key(declared: str) -> str:
     """Keys (and feature_ts) keep their storage class as their type: ids match as given."""
-    return {"boolean": "integer", "date": "text", "timestamp": "text"}.get(declared, declared)
+    return {"boolean": "integer", "date": "text", "timestamp": "text", "time": "text"}.get(declared, declared)
+
+
+def _bound_as_is(arrow_type: pa.DataType) -> bool:
+    """Numbers and text: SQLite takes their Python values as they are."""
+    types = pa.types
+    return types.is_integer(arrow_type) or types.is_floating(arrow_type) or types.is_string(arrow_type)
 
 
 def _stored(value):
-    """A value as SQLite takes it: dates and times as ISO text."""
+    """A value as SQLite takes it: dates and times as ISO text; anything else SQLite has no class
+    for (an INTERVAL, a LIST or STRUCT feature) as JSON text, served as such, not a traceback."""
+    if isinstance(value, _NATIVE):
+        return value
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
-    if isinstance(value, date):
+    if isinstance(value, date | time_of_day):
         return value.isoformat()
-    return value
+    return json.dumps(value, default=str)
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -175,8 +187,8 @@ def _write_store(path: Path, views: list[FeatureView], tables: dict[str, pa.Tabl
                 con.execute(f"create table {_quote(view.name)} ({ddl}, primary key ({_quote(view.entity)})) "
                             "without rowid")
                 values = [table.column(c).to_pylist() for c in columns]
-                for i, c in enumerate(columns):  # dates and times as ISO text (feature_ts too)
-                    if _sqlite_type(table.schema.field(c).type) in ("date", "timestamp"):
+                for i, c in enumerate(columns):  # numbers and text as they are, the rest _stored
+                    if not _bound_as_is(table.schema.field(c).type):
                         values[i] = [_stored(v) for v in values[i]]
                 placeholders = ", ".join("?" * len(columns))
                 con.executemany(f"insert into {_quote(view.name)} values ({placeholders})", zip(*values))

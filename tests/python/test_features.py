@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -490,13 +490,16 @@ def test_online_store_keeps_feature_types_and_takes_any_path(tmp_path):
     # times come back as the warehouse gives them, not as SQLite stores them (1, ISO text)
     columns = {"k": ["a", "b"], "x": pa.array([decimal.Decimal("12.34"), None], pa.decimal128(38, 2)),
                "flag": [True, None], "first_day": [DAY.date(), None],
-               "last_seen": [DAY - timedelta(seconds=1.5), None]}
+               "last_seen": [DAY - timedelta(seconds=1.5), None], "opens": [time(9, 30), None],
+               "recent": [[1, 2], None]}  # no SQLite class for a LIST: served as JSON text
     for folder in ("plain", "a#b?c%41d"):  # characters a file URI would otherwise take as syntax
         path = _tiny_store(tmp_path / folder / "s.sqlite", columns)
         found = OnlineStore(path).lookup(["a", "b"], ["v"], now=DAY + timedelta(hours=1))
         assert found == [{"k": "a", "x": 12.34, "flag": True, "first_day": DAY.date(),
-                          "last_seen": DAY - timedelta(seconds=1.5)},
-                         {"k": "b", "x": None, "flag": None, "first_day": None, "last_seen": None}], folder
+                          "last_seen": DAY - timedelta(seconds=1.5), "opens": time(9, 30),
+                          "recent": "[1, 2]"},
+                         {"k": "b", "x": None, "flag": None, "first_day": None, "last_seen": None,
+                          "opens": None, "recent": None}], folder
         assert type(found[0]["flag"]) is bool
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a#b?c%41d", "plain"]  # no stray file
     # as sqlite3 reads declared times ("YYYY-MM-DD HH:MM:SS"), for anyone opening it that way
