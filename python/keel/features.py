@@ -81,14 +81,13 @@ def feature_views() -> dict[str, FeatureView]:
 
 
 def choose(features, catalog: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
-    """('view' | 'view:feature', ...) to {view: [features asked for]}, in the order asked.
+    """['view' | 'view:feature', ...] (a list, as feature_items gives) to {view: [features asked
+    for]}, in the order asked.
 
     `catalog` maps each known view to its features. The same rules as the point_in_time_join
     macro: a bare view name means all its features; a feature name may come from only one view.
     """
-    if isinstance(features, str):
-        features = [features]
-    if features is None or not len(features):
+    if not features:
         raise ValueError("no features asked for: name feature views ('fv_user_activity') "
                          "or features ('fv_user_activity:spend_7d')")
     chosen: dict[str, list[str]] = {}
